@@ -1,0 +1,172 @@
+"""Weight-normalized and spectral-normalized convolutions with reference key names.
+
+GPT-SoVITS and so-vits-svc-5.0 wrap every convolution in the old-style
+``torch.nn.utils.weight_norm``, so their state dicts hold ``bias``,
+``weight_g`` and ``weight_v`` per convolution, in that order. The module here
+keeps exactly those parameter names (and also loads the
+``parametrizations.weight.original0/original1`` names of PyTorch's newer
+weight-norm API), computes ``weight = weight_g * weight_v / ||weight_v||``
+once per call, and avoids the deprecated hook-based implementation.
+"""
+
+from typing import Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from typeguard import typechecked
+
+IntOrPair = Union[int, Tuple[int, int]]
+
+_NEW_API_NAMES = {
+    "parametrizations.weight.original0": "weight_g",
+    "parametrizations.weight.original1": "weight_v",
+}
+
+
+class WeightNormConv(torch.nn.Module):
+    """A 1-D or 2-D convolution with weight normalization over dim 0.
+
+    Initialization follows ``torch.nn.ConvNd`` followed by
+    ``torch.nn.utils.weight_norm`` (so ``weight_g`` starts as the norm of the
+    initial weight), which is what the reference trainers start from.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        *,
+        dims: int,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrPair,
+        stride: IntOrPair = 1,
+        padding: IntOrPair = 0,
+        groups: int = 1,
+    ):
+        """Initialize WeightNormConv.
+
+        Args:
+            dims (int): 1 for ``conv1d`` on (B, C, T), 2 for ``conv2d`` on (B, C, H, W).
+            in_channels (int): Number of input channels.
+            out_channels (int): Number of output channels.
+            kernel_size (Union[int, Tuple[int, int]]): Kernel size.
+            stride (Union[int, Tuple[int, int]]): Stride.
+            padding (Union[int, Tuple[int, int]]): Zero padding on both sides.
+            groups (int): Number of channel groups.
+
+        """
+        super().__init__()
+        if dims not in (1, 2):
+            raise ValueError(f"dims must be 1 or 2, got {dims}")
+        conv_class = torch.nn.Conv1d if dims == 1 else torch.nn.Conv2d
+        initial = conv_class(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            groups=groups,
+        )
+        self._conv = F.conv1d if dims == 1 else F.conv2d
+        self.stride = initial.stride
+        self.padding = initial.padding
+        self.groups = groups
+        self.bias = torch.nn.Parameter(initial.bias.detach())
+        weight = initial.weight.detach()
+        self.weight_g = torch.nn.Parameter(_norm_except_dim0(weight))
+        self.weight_v = torch.nn.Parameter(weight.clone())
+        self._register_load_state_dict_pre_hook(_rename_new_api_keys)
+
+    def weight(self) -> torch.Tensor:
+        """Return the normalized weight ``weight_g * weight_v / ||weight_v||``."""
+        return self.weight_v * (self.weight_g / _norm_except_dim0(self.weight_v))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the convolution.
+
+        Args:
+            x (Tensor): Input tensor (B, in_channels, T) or (B, in_channels, H, W).
+
+        Returns:
+            Tensor: Output tensor (B, out_channels, T') or (B, out_channels, H', W').
+
+        """
+        return self._conv(
+            x,
+            self.weight(),
+            self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            groups=self.groups,
+        )
+
+    def extra_repr(self) -> str:
+        out_channels, in_per_group, *kernel = self.weight_v.shape
+        return (
+            f"{in_per_group * self.groups}, {out_channels}, "
+            f"kernel_size={tuple(kernel)}, stride={self.stride}, "
+            f"padding={self.padding}, groups={self.groups}"
+        )
+
+
+def _norm_except_dim0(weight: torch.Tensor) -> torch.Tensor:
+    dims = tuple(range(1, weight.dim()))
+    return torch.linalg.vector_norm(weight, dim=dims, keepdim=True)
+
+
+def _rename_new_api_keys(state_dict, prefix, *args, **kwargs):
+    for new_name, old_name in _NEW_API_NAMES.items():
+        if prefix + new_name in state_dict:
+            state_dict[prefix + old_name] = state_dict.pop(prefix + new_name)
+
+
+@typechecked
+def normalized_conv(
+    *,
+    dims: int,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    groups: int = 1,
+    use_spectral_norm: bool = False,
+) -> torch.nn.Module:
+    """Build a weight-normalized (default) or spectral-normalized convolution.
+
+    Args:
+        dims (int): 1 or 2 (``conv1d`` or ``conv2d``).
+        in_channels (int): Number of input channels.
+        out_channels (int): Number of output channels.
+        kernel_size (Union[int, Tuple[int, int]]): Kernel size.
+        stride (Union[int, Tuple[int, int]]): Stride.
+        padding (Union[int, Tuple[int, int]]): Zero padding on both sides.
+        groups (int): Number of channel groups.
+        use_spectral_norm (bool): Use ``torch.nn.utils.spectral_norm`` (keys
+            ``weight_orig``, ``weight_u``, ``weight_v``) as the references do
+            when this flag is set, instead of weight normalization.
+
+    Returns:
+        Module: The convolution.
+
+    """
+    if not use_spectral_norm:
+        return WeightNormConv(
+            dims=dims,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            groups=groups,
+        )
+    conv_class = torch.nn.Conv1d if dims == 1 else torch.nn.Conv2d
+    conv = conv_class(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=padding,
+        groups=groups,
+    )
+    return torch.nn.utils.spectral_norm(conv)

@@ -1,0 +1,109 @@
+"""Period discriminator "P": a Conv2d stack on the waveform folded by a period.
+
+The defaults are GPT-SoVITS ``DiscriminatorP(period, kernel_size=5,
+stride=3)``; ``channels=(64, 128, 256, 512, 1024)`` with ``lrelu_slope=0.2``
+gives so-vits-svc-5.0's UnivNet variant.
+"""
+
+from typing import List, Sequence
+
+import torch
+import torch.nn.functional as F
+from typeguard import typechecked
+
+from espnet_sovits_disc.discriminators.conv import normalized_conv
+from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
+
+GPT_SOVITS_PERIOD_CHANNELS = (32, 128, 512, 1024, 1024)
+UNIVNET_PERIOD_CHANNELS = (64, 128, 256, 512, 1024)
+
+
+class PeriodDiscriminator(torch.nn.Module):
+    """Period discriminator (GPT-SoVITS ``DiscriminatorP`` by default)."""
+
+    @typechecked
+    def __init__(
+        self,
+        *,
+        period: int,
+        channels: Sequence[int] = GPT_SOVITS_PERIOD_CHANNELS,
+        kernel_size: int = 5,
+        stride: int = 3,
+        lrelu_slope: float = 0.1,
+        use_spectral_norm: bool = False,
+    ):
+        """Initialize PeriodDiscriminator.
+
+        Args:
+            period (int): The period p; the waveform is viewed as (T / p, p).
+            channels (Sequence[int]): Output channels of each conv; all but the
+                last use stride (stride, 1), the last (1, 1).
+            kernel_size (int): Kernel height; kernels are (kernel_size, 1).
+            stride (int): Stride along the folded time axis.
+            lrelu_slope (float): Negative slope of the leaky ReLUs.
+            use_spectral_norm (bool): Spectral instead of weight normalization.
+
+        """
+        super().__init__()
+        if period < 1:
+            raise ValueError(f"period must be a positive integer, got {period}")
+        if len(channels) == 0:
+            raise ValueError("channels must name at least one conv layer")
+        self.period = period
+        self.name = f"p{period}"
+        # Reflect padding by p - T % p needs that many samples plus one.
+        self.minimum_length = period // 2 + 1
+        self.lrelu_slope = lrelu_slope
+        in_channels = [1] + list(channels[:-1])
+        strides = [stride] * (len(channels) - 1) + [1]
+        self.convs = torch.nn.ModuleList(
+            normalized_conv(
+                dims=2,
+                in_channels=in_ch,
+                out_channels=out_ch,
+                kernel_size=(kernel_size, 1),
+                stride=(layer_stride, 1),
+                padding=(kernel_size // 2, 0),
+                use_spectral_norm=use_spectral_norm,
+            )
+            for in_ch, out_ch, layer_stride in zip(in_channels, channels, strides)
+        )
+        self.conv_post = normalized_conv(
+            dims=2,
+            in_channels=channels[-1],
+            out_channels=1,
+            kernel_size=(3, 1),
+            padding=(1, 0),
+            use_spectral_norm=use_spectral_norm,
+        )
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Calculate forward propagation.
+
+        Args:
+            x (Tensor): Waveform tensor (B, 1, T).
+
+        Returns:
+            List[Tensor]: One feature map (B, C_l, H_l, p) per conv, the output
+                of the conv after its leaky ReLU, then the score (B, H * p),
+                where T is first reflect-padded to a multiple of p.
+
+        """
+        check_waveform(x, owner=f"PeriodDiscriminator(period={self.period})")
+        check_length(
+            x,
+            minimum=self.minimum_length,
+            owner=self.name,
+            reason=f"reflect padding to a multiple of the period {self.period}",
+        )
+        batch, channels, length = x.shape
+        remainder = length % self.period
+        if remainder:
+            x = F.pad(x, (0, self.period - remainder), "reflect")
+        x = x.view(batch, channels, -1, self.period)
+        feature_maps = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), self.lrelu_slope)
+            feature_maps.append(x)
+        score = torch.flatten(self.conv_post(x), 1, -1)
+        return feature_maps + [score]
