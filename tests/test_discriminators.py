@@ -1,0 +1,178 @@
+"""Parity of the discriminators with the reference implementations' golden outputs.
+
+Every score and feature map of all four golden cases is compared within the
+tolerances of tests/data/GOLDEN_README.md: arrays with rtol 1e-3 and atol
+1e-4 x max|expected|, whole-map sums with rtol 1e-4.
+"""
+
+import pytest
+import torch
+
+from espnet_sovits_disc.registry import get_discriminator_class
+from golden import (
+    CASES,
+    assert_close_array,
+    assert_close_sum,
+    golden_arrays,
+    golden_json,
+    inputs,
+    reference_state_dict,
+    reference_state_dict_layout,
+)
+
+SUB_DISCRIMINATOR_NAMES = {
+    "gpt_sovits_mpd_v1": ["s", "p2", "p3", "p5", "p7", "p11"],
+    "gpt_sovits_mpd_v2pro": ["s", "p2", "p3", "p5", "p7", "p11", "p17", "p23"],
+    "sovits_svc_mrd": ["r1024", "r2048", "r4096", "r512"],
+    "sovits_svc_full": [
+        "r1024", "r2048", "r4096", "r512", "p2", "p3", "p5", "p7", "p11", "s",
+    ],
+}
+
+EXPECTED_PARAMETERS = {
+    "gpt_sovits_mpd_v1": 46_747_132,
+    "gpt_sovits_mpd_v2pro": 63_189_440,
+    "sovits_svc_mrd": 374_536,
+    "sovits_svc_full": 23_460_708,
+}
+
+
+def build(case: str) -> torch.nn.Module:
+    name, params = CASES[case]
+    return get_discriminator_class(name)(**params)
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def golden_case(request):
+    """A discriminator of one golden case with the golden weights, and its outputs."""
+    case = request.param
+    discriminator = build(case).eval()
+    discriminator.load_state_dict(reference_state_dict(case))
+    real, fake = inputs()
+    with torch.no_grad():
+        outputs = {"real": discriminator(real), "fake": discriminator(fake)}
+    return case, discriminator, outputs
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_state_dict_keys_and_shapes_equal_reference(case):
+    ours = [(key, list(value.shape)) for key, value in build(case).state_dict().items()]
+    assert ours == reference_state_dict_layout(case)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_parameter_count(case):
+    n_params = sum(p.numel() for p in build(case).parameters())
+    assert n_params == EXPECTED_PARAMETERS[case] == golden_json()["cases"][case]["n_params"]
+
+
+def test_sub_discriminator_order(golden_case):
+    case, discriminator, outputs = golden_case
+    assert discriminator.sub_discriminator_names == SUB_DISCRIMINATOR_NAMES[case]
+    assert len(outputs["real"]) == len(SUB_DISCRIMINATOR_NAMES[case])
+
+
+def test_scores_equal_reference(golden_case):
+    case, _, outputs = golden_case
+    arrays = golden_arrays()
+    for which, output in outputs.items():
+        for i, sub_output in enumerate(output):
+            key = f"{case}.{which}.d{i}.score"
+            assert_close_array(sub_output[-1].numpy(), arrays[key], key)
+
+
+def test_feature_maps_equal_reference(golden_case):
+    case, _, outputs = golden_case
+    arrays = golden_arrays()
+    for which, output in outputs.items():
+        reference = golden_json()["cases"][case]["outputs"][f"{case}.{which}"]
+        for i, sub_output in enumerate(output):
+            feature_maps = sub_output[:-1]
+            assert len(feature_maps) == reference[i]["n_fmaps"]
+            for j, fmap in enumerate(feature_maps):
+                what = f"{case}.{which}.d{i}.fmap{j}"
+                expected = reference[i]["fmaps"][j]
+                assert list(fmap.shape) == expected["shape"], what
+                assert_close_array(
+                    fmap[0].flatten()[:64].numpy(), arrays[f"{what}.head"], what
+                )
+                fmap64 = fmap.double()
+                assert_close_sum(fmap64.sum().item(), expected["sum"], f"{what} sum")
+                assert_close_sum(
+                    fmap64.abs().sum().item(), expected["abs_sum"], f"{what} abs_sum"
+                )
+                assert_close_sum(
+                    fmap64.square().sum().item(), expected["sq_sum"], f"{what} sq_sum"
+                )
+
+
+def test_forward_pair_equals_separate_passes(golden_case):
+    case, discriminator, outputs = golden_case
+    real, fake = inputs()
+    with torch.no_grad():
+        outs_real, outs_fake = discriminator.forward_pair(real, fake)
+    for which, paired in (("real", outs_real), ("fake", outs_fake)):
+        for i, (pair_sub, sub) in enumerate(zip(paired, outputs[which])):
+            assert len(pair_sub) == len(sub)
+            for j, (a, b) in enumerate(zip(pair_sub, sub)):
+                assert_close_array(a.numpy(), b.numpy(), f"{case}.{which}.d{i}.{j}")
+
+
+@pytest.mark.parametrize("case", ["gpt_sovits_mpd_v1", "sovits_svc_full"])
+def test_loads_new_weight_norm_api_names(case):
+    """Checkpoints saved with torch.nn.utils.parametrizations.weight_norm load."""
+    renamed = {
+        key.replace("weight_g", "parametrizations.weight.original0").replace(
+            "weight_v", "parametrizations.weight.original1"
+        ): value
+        for key, value in reference_state_dict(case).items()
+    }
+    discriminator = build(case)
+    discriminator.load_state_dict(renamed)
+    for key, value in reference_state_dict(case).items():
+        assert torch.equal(discriminator.state_dict()[key], value), key
+
+
+def test_weight_norm_matches_torch_parametrization():
+    """Our weight-normalized conv equals torch's weight_norm on the same weights."""
+    from espnet_sovits_disc.discriminators.conv import WeightNormConv
+
+    ours = WeightNormConv(dims=1, in_channels=4, out_channels=6, kernel_size=5, padding=2)
+    theirs = torch.nn.utils.parametrizations.weight_norm(
+        torch.nn.Conv1d(4, 6, 5, padding=2)
+    )
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 4, 50)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=1e-6, atol=1e-6)
+
+
+def test_version_shortcut():
+    mpd = get_discriminator_class("sovits_mpd")
+    assert mpd(version="v1").periods == (2, 3, 5, 7, 11)
+    assert mpd(version="v2ProPlus").periods == (2, 3, 5, 7, 11, 17, 23)
+    with pytest.raises(ValueError, match="v3 and v4 train without a discriminator"):
+        mpd(version="v3")
+    with pytest.raises(ValueError, match="implies periods"):
+        mpd(version="v2Pro", periods=[2, 3])
+
+
+def test_spectral_norm_uses_reference_key_names():
+    mpd = get_discriminator_class("sovits_mpd")(periods=[2], use_spectral_norm=True)
+    keys = set(mpd.state_dict())
+    assert "discriminators.0.convs.0.weight_orig" in keys
+    assert "discriminators.1.conv_post.weight_u" in keys
+    x = torch.randn(1, 1, 300)
+    assert all(torch.isfinite(sub[-1]).all() for sub in mpd(x))
+
+
+def test_hann_window_is_a_departure_with_the_same_layout():
+    mrd = get_discriminator_class("sovits_mrd")
+    rectangular, hann = mrd(), mrd(window="hann")
+    hann.load_state_dict(rectangular.state_dict())
+    x = torch.randn(1, 1, 4000)
+    with torch.no_grad():
+        a, b = rectangular(x)[0][-1], hann(x)[0][-1]
+    assert a.shape == b.shape
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="window must be one of"):
+        mrd(window="hamming")
