@@ -1,0 +1,89 @@
+"""Export the discriminator of an ESPnet checkpoint to GPT-SoVITS or so-vits-svc-5.0.
+
+Usage::
+
+    python -m espnet_sovits_disc.bin.export_discriminator \\
+        --src exp/tts_train/valid.total_count.best.pth --dst s2D_espnet.pth \\
+        --format gpt_sovits [--discriminator_type sovits_mpd] \\
+        [--discriminator_conf '{"version": "v2Pro"}'] [--prefix tts.discriminator.]
+
+``--src`` is an ESPnet model file or training ``checkpoint.pth``.
+``gpt_sovits`` writes ``{"weight": state_dict}`` (use as GPT-SoVITS
+``pretrained_s2D``); ``sovits_svc`` writes ``{"model_d": state_dict}``, the
+discriminator entry of a so-vits-svc-5.0 training checkpoint.
+"""
+
+import argparse
+import sys
+from typing import List, Optional
+
+from espnet_sovits_disc.pretrained import (
+    DEFAULT_PREFIX,
+    EXPORT_FORMATS,
+    CheckpointError,
+    export_discriminator,
+    parse_discriminator_conf,
+)
+from espnet_sovits_disc.registry import DISCRIMINATORS
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_sovits_disc.bin.export_discriminator",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--src", required=True, help="ESPnet model file or checkpoint.pth")
+    parser.add_argument("--dst", required=True, help="reference checkpoint to write")
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=sorted(EXPORT_FORMATS),
+        help="gpt_sovits: {'weight': sd} (sovits_mpd); sovits_svc: {'model_d': sd}",
+    )
+    parser.add_argument(
+        "--discriminator_type",
+        default=None,
+        choices=sorted(DISCRIMINATORS),
+        help="discriminator of the ESPnet model (default: inferred from the "
+        "tensors when they match a published layout)",
+    )
+    parser.add_argument(
+        "--discriminator_conf",
+        default=None,
+        help='its parameters as a JSON object, e.g. \'{"version": "v2Pro"}\'',
+    )
+    parser.add_argument(
+        "--prefix",
+        default=DEFAULT_PREFIX,
+        help="key prefix of the discriminator in the ESPnet model",
+    )
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command; return the exit status."""
+    args = get_parser().parse_args(argv)
+    try:
+        conf = parse_discriminator_conf(args.discriminator_conf)
+        if conf and args.discriminator_type is None:
+            raise CheckpointError(
+                "--discriminator_conf needs --discriminator_type as well"
+            )
+        summary = export_discriminator(
+            args.src,
+            args.dst,
+            format=args.format,
+            discriminator_type=args.discriminator_type,
+            discriminator_conf=conf,
+            prefix=args.prefix,
+        )
+    except (CheckpointError, OSError) as error:
+        print(f"export_discriminator: error: {error}", file=sys.stderr)
+        return 1
+    print(summary.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Import a GPT-SoVITS / so-vits-svc-5.0 discriminator checkpoint into ESPnet.
+
+Usage::
+
+    python -m espnet_sovits_disc.bin.import_discriminator \\
+        --src s2D2333k.pth --dst exp/pretrained/s2D2333k.espnet.pth \\
+        --discriminator_type sovits_mpd [--discriminator_conf '{"version": "v2"}'] \\
+        [--prefix tts.discriminator.] [--format auto]
+
+The output is an ESPnet state dict for ``--init_param``. The checkpoint is
+loaded with ``weights_only=True`` and must cover the discriminator exactly.
+"""
+
+import argparse
+import sys
+from typing import List, Optional
+
+from espnet_sovits_disc.pretrained import (
+    DEFAULT_PREFIX,
+    IMPORT_FORMATS,
+    CheckpointError,
+    import_discriminator,
+    parse_discriminator_conf,
+)
+from espnet_sovits_disc.registry import DISCRIMINATORS
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_sovits_disc.bin.import_discriminator",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--src", required=True, help="GPT-SoVITS or so-vits-svc-5.0 checkpoint")
+    parser.add_argument("--dst", required=True, help="ESPnet state dict to write")
+    parser.add_argument(
+        "--discriminator_type",
+        required=True,
+        choices=sorted(DISCRIMINATORS),
+        help="discriminator of the ESPnet model (tts_conf.discriminator_type)",
+    )
+    parser.add_argument(
+        "--discriminator_conf",
+        default=None,
+        help='its parameters as a JSON object, e.g. \'{"version": "v2Pro"}\'',
+    )
+    parser.add_argument(
+        "--prefix",
+        default=DEFAULT_PREFIX,
+        help="key prefix of the discriminator in the ESPnet model",
+    )
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=sorted(IMPORT_FORMATS),
+        help="where the state dict is in --src: gpt_sovits ('weight', 'model' "
+        "or bare), sovits_svc ('model_d'), auto (any of them)",
+    )
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command; return the exit status."""
+    args = get_parser().parse_args(argv)
+    try:
+        summary = import_discriminator(
+            args.src,
+            args.dst,
+            args.discriminator_type,
+            parse_discriminator_conf(args.discriminator_conf),
+            prefix=args.prefix,
+            format=args.format,
+        )
+    except (CheckpointError, OSError) as error:
+        print(f"import_discriminator: error: {error}", file=sys.stderr)
+        return 1
+    print(summary.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

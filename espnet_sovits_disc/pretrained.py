@@ -1,0 +1,781 @@
+"""Pretrained discriminators: GPT-SoVITS / so-vits-svc-5.0 checkpoints in and out of ESPnet.
+
+Reading is always ``torch.load(..., weights_only=True)``: a file that holds
+pickled Python objects other than tensors, containers and numbers is refused
+and nothing in it runs. Every import and export checks coverage both ways:
+each parameter of the target discriminator must come from the checkpoint, and
+each checkpoint tensor must land in the discriminator with its shape;
+otherwise a :class:`CheckpointError` names the missing, extra or mis-shaped
+sub-discriminators (GPT-SoVITS's own ``strict=False`` loading would leave
+them silently at random initialization).
+
+Checkpoint layouts read here:
+
+* GPT-SoVITS pretrained discriminators (``s2D488k.pth``, ``s2D2333k.pth``,
+  ``s2Dv2Pro.pth``, ``s2Dv2ProPlus.pth``): ``{"weight": state_dict}``.
+* GPT-SoVITS training checkpoints ``D_<step>.pth``: ``{"model": state_dict,
+  "iteration", "optimizer", "learning_rate"}``.
+* so-vits-svc-5.0 training checkpoints ``<name>_<epoch>.pt``: ``{"model_g",
+  "model_d", "optim_g", "optim_d", "step", "epoch", "hp_str"}``; the
+  discriminator is ``model_d``.
+* A bare state dict.
+
+Weight-norm parameters may use the old names (``weight_g``, ``weight_v``) or
+the newer ``parametrizations.weight.original0`` / ``original1``; a
+``module.`` prefix left by ``DistributedDataParallel`` is removed; float16
+and bfloat16 tensors are upcast to float32.
+"""
+
+import json
+import os
+import pickle
+import tempfile
+import warnings
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from typeguard import typechecked
+
+from espnet_sovits_disc.registry import DISCRIMINATORS
+
+PathLike = Union[str, os.PathLike]
+StateDict = Dict[str, torch.Tensor]
+
+DEFAULT_PREFIX = "tts.discriminator."
+"""Where ESPnet's GAN-TTS models (``ESPnetGANTTSModel.tts``) keep the discriminator."""
+
+EXPORT_FORMATS = {
+    "gpt_sovits": ("weight", "sovits_mpd"),
+    "sovits_svc": ("model_d", "sovits_svc"),
+}
+"""Export format -> (top-level entry of the written file, discriminator type)."""
+
+IMPORT_FORMATS = {
+    "auto": ("weight", "model", "model_d", None),
+    "gpt_sovits": ("weight", "model", None),
+    "sovits_svc": ("model_d",),
+}
+"""Import format -> entries searched for the state dict, in order (None: bare)."""
+
+KNOWN_LAYOUTS: Tuple[Tuple[str, Dict[str, Any], str], ...] = (
+    ("sovits_mpd", {"version": "v2"}, "GPT-SoVITS v1/v2, periods 2, 3, 5, 7, 11"),
+    (
+        "sovits_mpd",
+        {"version": "v2Pro"},
+        "GPT-SoVITS v2Pro/v2ProPlus, periods 2, 3, 5, 7, 11, 17, 23",
+    ),
+    ("sovits_mrd", {}, "so-vits-svc-5.0 multi-resolution discriminator"),
+    ("sovits_svc", {}, "so-vits-svc-5.0 full discriminator"),
+)
+"""The published discriminator layouts, used to suggest a fitting configuration."""
+
+_NEW_WEIGHT_NORM_NAMES = {
+    ".parametrizations.weight.original0": ".weight_g",
+    ".parametrizations.weight.original1": ".weight_v",
+}
+_DDP_PREFIX = "module."
+_EXAMPLES = 3
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or setting cannot be used; the message names problem and fix."""
+
+
+@dataclass
+class TransferSummary:
+    """What an import or export did.
+
+    Attributes:
+        src (str): The file read.
+        dst (str): The file written.
+        entry (str): Where in ``src`` the state dict was found (``"weight"``,
+            ``"model"``, ``"model_d"`` or ``"top level"``).
+        discriminator_type (str): Registry name of the discriminator.
+        sub_discriminators (List[str]): Its sub-discriminator names, in order.
+        num_tensors (int): Number of tensors written.
+        num_elements (int): Total number of values in them.
+        upcast (int): Number of float16/bfloat16 tensors upcast to float32.
+        renamed (int): Number of new-API weight-norm names renamed to old ones.
+
+    """
+
+    src: str
+    dst: str
+    entry: str
+    discriminator_type: str
+    sub_discriminators: List[str]
+    num_tensors: int
+    num_elements: int
+    upcast: int
+    renamed: int
+
+    def describe(self) -> str:
+        """Return a one-line human-readable summary."""
+        notes = []
+        if self.upcast:
+            notes.append(f"{self.upcast} float16/bfloat16 tensors upcast to float32")
+        if self.renamed:
+            notes.append(f"{self.renamed} new-API weight-norm names renamed")
+        suffix = f"; {', '.join(notes)}" if notes else ""
+        return (
+            f"wrote {self.dst}: {self.num_tensors} tensors "
+            f"({self.num_elements:,} values) of {self.discriminator_type} "
+            f"({', '.join(self.sub_discriminators)}) from {self.entry!r} of "
+            f"{self.src}{suffix}"
+        )
+
+
+def _numpy_safe_globals() -> List[Any]:
+    """Numeric numpy scalar types, which ESPnet's reporter stores in checkpoint.pth."""
+    core = getattr(np, "_core", None) or np.core
+    allowed: List[Any] = [core.multiarray.scalar, np.dtype]
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        names = (
+            "BoolDType",
+            "Float16DType",
+            "Float32DType",
+            "Float64DType",
+            "Int8DType",
+            "Int16DType",
+            "Int32DType",
+            "Int64DType",
+            "UInt8DType",
+            "UInt16DType",
+            "UInt32DType",
+            "UInt64DType",
+        )
+        allowed += [getattr(dtypes, name) for name in names if hasattr(dtypes, name)]
+    return allowed
+
+
+@contextmanager
+def _numpy_scalars_allowed() -> Iterator[None]:
+    with torch.serialization.safe_globals(_numpy_safe_globals()):
+        yield
+
+
+@typechecked
+def read_checkpoint(path: PathLike) -> Any:
+    """Load a checkpoint file without running any code stored in it.
+
+    Uses ``torch.load(path, map_location="cpu", weights_only=True)``, which
+    only rebuilds tensors, containers, strings and numbers (plus numeric
+    numpy scalars, which ESPnet training checkpoints contain).
+
+    Args:
+        path (Union[str, os.PathLike]): The checkpoint file.
+
+    Returns:
+        Any: The loaded object.
+
+    Raises:
+        CheckpointError: If the file is missing, holds other pickled Python
+            objects (refused unexecuted), or is truncated or not a PyTorch
+            checkpoint.
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        with _numpy_scalars_allowed(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        message = str(error)
+        if "Weights only load failed" in message or "Unsupported global" in message:
+            raise CheckpointError(
+                f"refused to load {str(path)!r}: it holds pickled content that a "
+                f"weights-only load does not allow ({_unsafe_detail(message)}), "
+                "and nothing in it was run; re-save just the state dict "
+                "from a trusted copy, e.g. torch.save({'weight': "
+                "model.state_dict()}, path)"
+            ) from None
+        raise _unreadable(path, error) from None
+    except Exception as error:
+        raise _unreadable(path, error) from None
+
+
+def _unsafe_detail(message: str) -> str:
+    for line in message.splitlines()[1:]:
+        line = line.split("WeightsUnpickler error:", 1)[-1].strip()
+        if line and not line.startswith(("Check the documentation", "Please file")):
+            return line.rstrip(".")
+    return "an object outside the allowed types"
+
+
+def _unreadable(path: Path, error: BaseException) -> CheckpointError:
+    text = str(error).strip()
+    reason = text.splitlines()[0].split(". ")[0].rstrip(".") if text else ""
+    return CheckpointError(
+        f"cannot read {str(path)!r} as a PyTorch checkpoint: it is truncated or "
+        f"not a checkpoint ({type(error).__name__}{': ' + reason if reason else ''}); "
+        "download or copy it again"
+    )
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
+
+
+@typechecked
+def find_state_dict(checkpoint: Any, *, format: str = "auto") -> Tuple[StateDict, str]:
+    """Find the discriminator state dict inside a loaded checkpoint.
+
+    Args:
+        checkpoint (Any): What :func:`read_checkpoint` returned.
+        format (str): ``"auto"`` searches ``weight``, ``model``, ``model_d``
+            and then a bare state dict; ``"gpt_sovits"`` searches ``weight``,
+            ``model``, bare; ``"sovits_svc"`` only ``model_d``.
+
+    Returns:
+        Tuple[Dict[str, Tensor], str]: The state dict and where it was found
+            (the entry name or ``"top level"``).
+
+    Raises:
+        CheckpointError: If no state dict is where the format puts it.
+
+    """
+    if format not in IMPORT_FORMATS:
+        raise CheckpointError(
+            f"unknown checkpoint format {format!r}; choose one of {sorted(IMPORT_FORMATS)}"
+        )
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(
+            f"the checkpoint holds a {type(checkpoint).__name__}, not a dict; "
+            "expected a state dict or a dict with one under 'weight', 'model' or "
+            "'model_d'"
+        )
+    for entry in IMPORT_FORMATS[format]:
+        if entry is None:
+            if _is_state_dict(checkpoint):
+                return dict(checkpoint), "top level"
+        elif _is_state_dict(checkpoint.get(entry)):
+            return dict(checkpoint[entry]), entry
+    searched = ", ".join(
+        "a bare state dict" if e is None else repr(e) for e in IMPORT_FORMATS[format]
+    )
+    entries = ", ".join(repr(k) for k in list(checkpoint)[:8])
+    raise CheckpointError(
+        f"no state dict found (format {format!r} searched {searched}); the "
+        f"checkpoint's top-level entries are: {entries or 'none'}. GPT-SoVITS "
+        "pretrained discriminators hold {'weight': state_dict}, its D_<step>.pth "
+        "training checkpoints {'model': state_dict, ...}, so-vits-svc-5.0 training "
+        "checkpoints {'model_d': state_dict, ...}"
+    )
+
+
+@typechecked
+def canonicalize(state_dict: Mapping[str, torch.Tensor]) -> Tuple[StateDict, int, int]:
+    """Bring a reference state dict to old weight-norm names and float32.
+
+    Removes a ``module.`` prefix carried by every key, renames
+    ``parametrizations.weight.original0/1`` to ``weight_g/weight_v``, upcasts
+    float16/bfloat16 (exactly) and casts other floating types to float32.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The state dict as stored.
+
+    Returns:
+        Tuple[Dict[str, Tensor], int, int]: The canonical state dict, the
+            number of tensors upcast from 16 bits and the number renamed.
+
+    Raises:
+        CheckpointError: On a non-floating tensor or a name clash after renaming.
+
+    """
+    strip = len(state_dict) > 0 and all(k.startswith(_DDP_PREFIX) for k in state_dict)
+    result: StateDict = {}
+    upcast = renamed = 0
+    for key, tensor in state_dict.items():
+        name = key[len(_DDP_PREFIX) :] if strip else key
+        for new, old in _NEW_WEIGHT_NORM_NAMES.items():
+            if name.endswith(new):
+                name = name[: -len(new)] + old
+                renamed += 1
+        if name in result:
+            raise CheckpointError(
+                f"the checkpoint holds {name!r} twice (under old and new "
+                "weight-norm names); keep one of them"
+            )
+        if not tensor.is_floating_point():
+            raise CheckpointError(
+                f"tensor {key!r} has dtype {tensor.dtype}; discriminator weights "
+                "must be floating point"
+            )
+        if tensor.dtype in (torch.float16, torch.bfloat16):
+            upcast += 1
+        result[name] = tensor.detach().to(torch.float32)
+    return result, upcast, renamed
+
+
+@typechecked
+def build_discriminator(
+    discriminator_type: str,
+    discriminator_conf: Optional[Mapping[str, Any]] = None,
+    *,
+    device: Union[str, torch.device, None] = None,
+) -> torch.nn.Module:
+    """Build one of the plugin's discriminators.
+
+    Args:
+        discriminator_type (str): ``sovits_mpd``, ``sovits_mrd`` or ``sovits_svc``.
+        discriminator_conf (Optional[Mapping[str, Any]]): Constructor keyword
+            arguments, e.g. ``{"version": "v2Pro"}``.
+        device (Union[str, torch.device, None]): Where to build; ``"meta"``
+            gives the layout (names and shapes) without allocating weights.
+
+    Returns:
+        Module: The discriminator.
+
+    Raises:
+        CheckpointError: If the type is unknown or the conf is refused.
+
+    """
+    if discriminator_type not in DISCRIMINATORS:
+        raise CheckpointError(
+            f"unknown discriminator_type {discriminator_type!r} for pretrained "
+            f"weights; choose one of {sorted(DISCRIMINATORS)}"
+        )
+    conf = dict(discriminator_conf or {})
+    try:
+        with torch.device(device) if device is not None else nullcontext():
+            return DISCRIMINATORS[discriminator_type](**conf)
+    except Exception as error:
+        raise CheckpointError(
+            f"cannot build {discriminator_type} with discriminator_conf "
+            f"{json.dumps(conf)}: {error}"
+        ) from None
+
+
+def _layout(discriminator: torch.nn.Module) -> Dict[str, torch.Size]:
+    return {key: value.shape for key, value in discriminator.state_dict().items()}
+
+
+def _sub_prefixes(discriminator: torch.nn.Module) -> Dict[str, str]:
+    paths = {id(module): path for path, module in discriminator.named_modules()}
+    return {paths[id(sub)]: sub.name for sub in discriminator.sub_discriminators()}
+
+
+def _owner(key: str, prefixes: Mapping[str, str]) -> str:
+    best = ""
+    for prefix in prefixes:
+        if key.startswith(prefix + ".") and len(prefix) > len(best):
+            best = prefix
+    if best:
+        return prefixes[best]
+    parts = key.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 else parts[0]
+
+
+def _matching_layout(
+    layout: Mapping[str, torch.Size],
+) -> Optional[Tuple[str, Dict[str, Any], str, torch.nn.Module]]:
+    for discriminator_type, conf, description in KNOWN_LAYOUTS:
+        candidate = build_discriminator(discriminator_type, conf, device="meta")
+        if _layout(candidate) == dict(layout):
+            return discriminator_type, conf, description, candidate
+    return None
+
+
+def _group(keys: List[str], prefixes: Mapping[str, str], totals: Mapping[str, int]) -> str:
+    groups: Dict[str, List[str]] = {}
+    for key in keys:
+        groups.setdefault(_owner(key, prefixes), []).append(key)
+    parts = []
+    for name, members in groups.items():
+        if totals.get(name) == len(members):
+            parts.append(name)
+        else:
+            shown = ", ".join(members[:_EXAMPLES])
+            more = ", ..." if len(members) > _EXAMPLES else ""
+            parts.append(f"{name} ({len(members)} tensors: {shown}{more})")
+    return ", ".join(parts)
+
+
+def _totals(keys: List[str], prefixes: Mapping[str, str]) -> Dict[str, int]:
+    totals: Dict[str, int] = {}
+    for key in keys:
+        owner = _owner(key, prefixes)
+        totals[owner] = totals.get(owner, 0) + 1
+    return totals
+
+
+@typechecked
+def verify_coverage(
+    discriminator: torch.nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    discriminator_type: str,
+    source: str = "the checkpoint",
+) -> None:
+    """Check that a state dict fills a discriminator exactly.
+
+    Every parameter of ``discriminator`` must be in ``state_dict`` with its
+    shape, and every tensor of ``state_dict`` must be a parameter of it.
+
+    Args:
+        discriminator (Module): The target (may live on the meta device).
+        state_dict (Mapping[str, Tensor]): Canonical state dict (see
+            :func:`canonicalize`).
+        discriminator_type (str): Registry name, for the message.
+        source (str): What ``state_dict`` came from, for the message.
+
+    Raises:
+        CheckpointError: Naming the missing and extra sub-discriminators
+            (all of one, or which tensors of it), shape mismatches with both
+            shapes, and a fitting configuration when the checkpoint matches
+            a published layout.
+
+    """
+    target = _layout(discriminator)
+    missing = [key for key in target if key not in state_dict]
+    extra = [key for key in state_dict if key not in target]
+    mismatched = [
+        key
+        for key in target
+        if key in state_dict and tuple(state_dict[key].shape) != tuple(target[key])
+    ]
+    if not (missing or extra or mismatched):
+        return
+    target_prefixes = _sub_prefixes(discriminator)
+    subs = ", ".join(discriminator.sub_discriminator_names)
+    problems = []
+    if missing:
+        totals = _totals(list(target), target_prefixes)
+        problems.append(
+            "missing from the checkpoint: " + _group(missing, target_prefixes, totals)
+        )
+    match = _matching_layout({k: v.shape for k, v in state_dict.items()})
+    if extra:
+        prefixes = _sub_prefixes(match[3]) if match else target_prefixes
+        totals = _totals(list(state_dict), prefixes)
+        problems.append(
+            "in the checkpoint but not in the discriminator: "
+            + _group(extra, prefixes, totals)
+        )
+    for key in mismatched:
+        problems.append(
+            f"shape mismatch in {_owner(key, target_prefixes)}: {key!r} is "
+            f"{list(state_dict[key].shape)} in the checkpoint but "
+            f"{list(target[key])} in the discriminator"
+        )
+    if match:
+        hint = (
+            f"the checkpoint matches discriminator_type={match[0]!r} with "
+            f"discriminator_conf={json.dumps(match[1])} ({match[2]}); use that"
+        )
+    else:
+        hint = (
+            "choose the discriminator_type and discriminator_conf the checkpoint "
+            "was trained with"
+        )
+    raise CheckpointError(
+        f"{source} does not fit discriminator_type={discriminator_type!r} "
+        f"({subs}): " + "; ".join(problems) + f". Nothing was loaded; {hint}"
+    )
+
+
+@typechecked
+def load_reference_state_dict(
+    src: PathLike,
+    discriminator_type: str,
+    discriminator_conf: Optional[Mapping[str, Any]] = None,
+    *,
+    format: str = "auto",
+) -> Tuple[StateDict, TransferSummary]:
+    """Read a GPT-SoVITS / so-vits-svc-5.0 discriminator checkpoint and verify it.
+
+    Args:
+        src (Union[str, os.PathLike]): The checkpoint file.
+        discriminator_type (str): ``sovits_mpd``, ``sovits_mrd`` or ``sovits_svc``.
+        discriminator_conf (Optional[Mapping[str, Any]]): Its constructor
+            arguments, e.g. ``{"version": "v2Pro"}`` for 7 periods.
+        format (str): ``"auto"``, ``"gpt_sovits"`` or ``"sovits_svc"`` (see
+            :func:`find_state_dict`).
+
+    Returns:
+        Tuple[Dict[str, Tensor], TransferSummary]: The state dict in the
+            reference key order (old weight-norm names, float32) and a
+            summary whose ``dst`` is empty.
+
+    Raises:
+        CheckpointError: If the file is unsafe, unreadable, or does not fit.
+
+    """
+    found, entry = find_state_dict(read_checkpoint(src), format=format)
+    state_dict, upcast, renamed = canonicalize(found)
+    discriminator = build_discriminator(discriminator_type, discriminator_conf, device="meta")
+    verify_coverage(
+        discriminator,
+        state_dict,
+        discriminator_type=discriminator_type,
+        source=f"{str(src)!r} ({entry!r})",
+    )
+    ordered = {key: state_dict[key] for key in discriminator.state_dict()}
+    summary = TransferSummary(
+        src=str(src),
+        dst="",
+        entry=entry,
+        discriminator_type=discriminator_type,
+        sub_discriminators=list(discriminator.sub_discriminator_names),
+        num_tensors=len(ordered),
+        num_elements=sum(t.numel() for t in ordered.values()),
+        upcast=upcast,
+        renamed=renamed,
+    )
+    return ordered, summary
+
+
+@typechecked
+def load_pretrained_discriminator(
+    src: PathLike,
+    discriminator_type: str,
+    discriminator_conf: Optional[Mapping[str, Any]] = None,
+    *,
+    format: str = "auto",
+) -> torch.nn.Module:
+    """Build a discriminator holding the weights of a reference checkpoint.
+
+    Args:
+        src (Union[str, os.PathLike]): GPT-SoVITS or so-vits-svc-5.0 checkpoint.
+        discriminator_type (str): ``sovits_mpd``, ``sovits_mrd`` or ``sovits_svc``.
+        discriminator_conf (Optional[Mapping[str, Any]]): Constructor arguments.
+        format (str): ``"auto"``, ``"gpt_sovits"`` or ``"sovits_svc"``.
+
+    Returns:
+        Module: The discriminator on the CPU, every parameter from ``src``.
+
+    Raises:
+        CheckpointError: If the file is unsafe, unreadable, or does not fit.
+
+    """
+    state_dict, _ = load_reference_state_dict(
+        src, discriminator_type, discriminator_conf, format=format
+    )
+    discriminator = build_discriminator(discriminator_type, discriminator_conf, device="meta")
+    discriminator.load_state_dict(state_dict, strict=True, assign=True)
+    return discriminator
+
+
+def _normalize_prefix(prefix: str) -> str:
+    return prefix if prefix == "" or prefix.endswith(".") else prefix + "."
+
+
+def _save(obj: Any, dst: PathLike) -> None:
+    """Write atomically: a partly written file never takes ``dst``'s name."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@typechecked
+def import_discriminator(
+    src: PathLike,
+    dst: PathLike,
+    discriminator_type: str,
+    discriminator_conf: Optional[Mapping[str, Any]] = None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    format: str = "auto",
+) -> TransferSummary:
+    """Convert a reference discriminator checkpoint into an ESPnet state dict.
+
+    The written file maps ``prefix + reference key`` to float32 tensors, so
+    ESPnet training takes it as ``--init_param dst`` (ESPnet's
+    ``load_pretrained_model`` merges it into the model's state dict).
+
+    Args:
+        src (Union[str, os.PathLike]): GPT-SoVITS or so-vits-svc-5.0 checkpoint.
+        dst (Union[str, os.PathLike]): Output file (parent folders are made).
+        discriminator_type (str): ``sovits_mpd``, ``sovits_mrd`` or ``sovits_svc``.
+        discriminator_conf (Optional[Mapping[str, Any]]): Constructor arguments
+            of the discriminator in the ESPnet config (``discriminator_params``).
+        prefix (str): Key prefix of the discriminator in the ESPnet model;
+            ``tts.discriminator.`` for GAN-TTS, ``svs.discriminator.`` for GAN-SVS.
+        format (str): ``"auto"``, ``"gpt_sovits"`` or ``"sovits_svc"``.
+
+    Returns:
+        TransferSummary: What was written.
+
+    Raises:
+        CheckpointError: If the file is unsafe, unreadable, or does not fit.
+
+    """
+    state_dict, summary = load_reference_state_dict(
+        src, discriminator_type, discriminator_conf, format=format
+    )
+    prefix = _normalize_prefix(prefix)
+    _save({prefix + key: tensor for key, tensor in state_dict.items()}, dst)
+    summary.dst = str(dst)
+    return summary
+
+
+@typechecked
+def find_espnet_discriminator(
+    checkpoint: Any, *, prefix: str = DEFAULT_PREFIX
+) -> Tuple[StateDict, str]:
+    """Take the discriminator's tensors out of a loaded ESPnet checkpoint.
+
+    Args:
+        checkpoint (Any): An ESPnet model file (a state dict) or training
+            ``checkpoint.pth`` (``{"model": state_dict, "optimizers", ...}``).
+        prefix (str): Key prefix of the discriminator in the model.
+
+    Returns:
+        Tuple[Dict[str, Tensor], str]: The discriminator's state dict with the
+            prefix removed, and where the model state dict was found.
+
+    Raises:
+        CheckpointError: If there is no model state dict or nothing under prefix.
+
+    """
+    prefix = _normalize_prefix(prefix)
+    if _is_state_dict(checkpoint):
+        model, entry = checkpoint, "top level"
+    elif isinstance(checkpoint, Mapping) and _is_state_dict(checkpoint.get("model")):
+        model, entry = checkpoint["model"], "model"
+    else:
+        raise CheckpointError(
+            "not an ESPnet checkpoint: expected a model file (a state dict) or a "
+            "training checkpoint.pth with a 'model' state dict"
+        )
+    found = {k[len(prefix) :]: v for k, v in model.items() if k.startswith(prefix)}
+    if not found:
+        heads = sorted({".".join(k.split(".")[:2]) + "." for k in model})
+        raise CheckpointError(
+            f"no tensors under prefix {prefix!r}; the checkpoint's keys start with "
+            f"{', '.join(heads[:8])}; pass the discriminator's prefix"
+        )
+    return found, entry
+
+
+@typechecked
+def export_discriminator(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    format: str = "gpt_sovits",
+    discriminator_type: Optional[str] = None,
+    discriminator_conf: Optional[Mapping[str, Any]] = None,
+    prefix: str = DEFAULT_PREFIX,
+) -> TransferSummary:
+    """Write the discriminator of an ESPnet checkpoint in a reference layout.
+
+    ``gpt_sovits`` writes ``{"weight": state_dict}`` like the published
+    ``s2D*.pth`` files (GPT-SoVITS's ``s2_train.py`` reads
+    ``torch.load(path)["weight"]`` for ``pretrained_s2D``); ``sovits_svc``
+    writes ``{"model_d": state_dict}``, the discriminator entry of so-vits-svc-5.0
+    training checkpoints. Keys are in the reference order with old
+    weight-norm names, tensors float32.
+
+    Args:
+        src (Union[str, os.PathLike]): ESPnet model file or ``checkpoint.pth``.
+        dst (Union[str, os.PathLike]): Output file (parent folders are made).
+        format (str): ``"gpt_sovits"`` (needs ``sovits_mpd``) or
+            ``"sovits_svc"`` (needs ``sovits_svc``).
+        discriminator_type (Optional[str]): The discriminator in the ESPnet
+            model; inferred from the tensors when they match a published
+            layout.
+        discriminator_conf (Optional[Mapping[str, Any]]): Its constructor arguments.
+        prefix (str): Key prefix of the discriminator in the ESPnet model.
+
+    Returns:
+        TransferSummary: What was written.
+
+    Raises:
+        CheckpointError: If the file is unsafe, unreadable, holds another
+            discriminator, or does not fit.
+
+    """
+    if format not in EXPORT_FORMATS:
+        raise CheckpointError(
+            f"unknown export format {format!r}; choose one of {sorted(EXPORT_FORMATS)}"
+        )
+    found, entry = find_espnet_discriminator(read_checkpoint(src), prefix=prefix)
+    state_dict, upcast, renamed = canonicalize(found)
+    if discriminator_type is None:
+        match = _matching_layout({k: v.shape for k, v in state_dict.items()})
+        if match is None:
+            raise CheckpointError(
+                f"the discriminator under {_normalize_prefix(prefix)!r} in "
+                f"{str(src)!r} matches no published layout; pass its "
+                "discriminator_type and discriminator_conf (as in the ESPnet "
+                "training config)"
+            )
+        discriminator_type, discriminator_conf = match[0], match[1]
+    entry_out, needed_type = EXPORT_FORMATS[format]
+    if discriminator_type != needed_type:
+        others = [f for f, (_, t) in EXPORT_FORMATS.items() if t == discriminator_type]
+        fix = f"use format {others[0]!r}" if others else "no reference layout holds it"
+        raise CheckpointError(
+            f"format {format!r} holds a {needed_type} discriminator, but the ESPnet "
+            f"checkpoint's is {discriminator_type}; {fix}"
+        )
+    discriminator = build_discriminator(discriminator_type, discriminator_conf, device="meta")
+    verify_coverage(
+        discriminator,
+        state_dict,
+        discriminator_type=discriminator_type,
+        source=f"{str(src)!r} (under {_normalize_prefix(prefix)!r})",
+    )
+    ordered = {key: state_dict[key] for key in discriminator.state_dict()}
+    _save({entry_out: ordered}, dst)
+    return TransferSummary(
+        src=str(src),
+        dst=str(dst),
+        entry=entry,
+        discriminator_type=discriminator_type,
+        sub_discriminators=list(discriminator.sub_discriminator_names),
+        num_tensors=len(ordered),
+        num_elements=sum(t.numel() for t in ordered.values()),
+        upcast=upcast,
+        renamed=renamed,
+    )
+
+
+@typechecked
+def parse_discriminator_conf(text: Optional[str]) -> Dict[str, Any]:
+    """Parse a ``--discriminator_conf`` JSON object.
+
+    Args:
+        text (Optional[str]): JSON text such as ``'{"version": "v2Pro"}'``.
+
+    Returns:
+        Dict[str, Any]: The constructor arguments (empty for None).
+
+    Raises:
+        CheckpointError: If the text is not a JSON object.
+
+    """
+    if text is None:
+        return {}
+    try:
+        conf = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(
+            f"--discriminator_conf is not valid JSON ({error}); write e.g. "
+            "'{\"version\": \"v2Pro\"}'"
+        ) from None
+    if not isinstance(conf, dict):
+        raise CheckpointError(
+            f"--discriminator_conf must be a JSON object, got {text!r}; write e.g. "
+            "'{\"version\": \"v2Pro\"}'"
+        )
+    return conf
