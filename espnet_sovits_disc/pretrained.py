@@ -188,7 +188,7 @@ def read_checkpoint(path: PathLike) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         message = str(error)
-        if "Weights only load failed" in message or "Unsupported global" in message:
+        if "GLOBAL" in message or "Can only build" in message:
             raise CheckpointError(
                 f"refused to load {str(path)!r}: it holds pickled content that a "
                 f"weights-only load does not allow ({_unsafe_detail(message)}), "
@@ -213,8 +213,9 @@ def _unreadable(path: Path, error: BaseException) -> CheckpointError:
     text = str(error).strip()
     reason = text.splitlines()[0].split(". ")[0].rstrip(".") if text else ""
     return CheckpointError(
-        f"cannot read {str(path)!r} as a PyTorch checkpoint: it is truncated or "
-        f"not a checkpoint ({type(error).__name__}{': ' + reason if reason else ''}); "
+        f"cannot read {str(path)!r} as a PyTorch checkpoint: it is truncated, "
+        f"corrupt or not a checkpoint ({type(error).__name__}"
+        f"{': ' + reason if reason else ''}); "
         "download or copy it again"
     )
 
@@ -398,7 +399,9 @@ def _group(keys: List[str], prefixes: Mapping[str, str], totals: Mapping[str, in
         else:
             shown = ", ".join(members[:_EXAMPLES])
             more = ", ..." if len(members) > _EXAMPLES else ""
-            parts.append(f"{name} ({len(members)} tensors: {shown}{more})")
+            parts.append(
+                f"{name} ({len(members)} of {totals.get(name, 0)} tensors: {shown}{more})"
+            )
     return ", ".join(parts)
 
 
