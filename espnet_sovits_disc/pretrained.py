@@ -1,4 +1,4 @@
-"""Pretrained discriminators: GPT-SoVITS / so-vits-svc-5.0 checkpoints in and out of ESPnet.
+"""Pretrained discriminators: reference checkpoints into ESPnet and back out.
 
 Reading is always ``torch.load(..., weights_only=True)``: a file that holds
 pickled Python objects other than tensors, containers and numbers is refused
@@ -181,7 +181,9 @@ def read_checkpoint(path: PathLike) -> Any:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist or is not a file")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not exist or is not a file"
+        )
     try:
         with _numpy_scalars_allowed(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -224,7 +226,9 @@ def _is_state_dict(obj: Any) -> bool:
     return (
         isinstance(obj, Mapping)
         and len(obj) > 0
-        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+        and all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+        )
     )
 
 
@@ -248,7 +252,8 @@ def find_state_dict(checkpoint: Any, *, format: str = "auto") -> Tuple[StateDict
     """
     if format not in IMPORT_FORMATS:
         raise CheckpointError(
-            f"unknown checkpoint format {format!r}; choose one of {sorted(IMPORT_FORMATS)}"
+            f"unknown checkpoint format {format!r}; choose one of "
+            f"{sorted(IMPORT_FORMATS)}"
         )
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(
@@ -388,7 +393,9 @@ def _matching_layout(
     return None
 
 
-def _group(keys: List[str], prefixes: Mapping[str, str], totals: Mapping[str, int]) -> str:
+def _group(
+    keys: List[str], prefixes: Mapping[str, str], totals: Mapping[str, int]
+) -> str:
     groups: Dict[str, List[str]] = {}
     for key in keys:
         groups.setdefault(_owner(key, prefixes), []).append(key)
@@ -400,7 +407,8 @@ def _group(keys: List[str], prefixes: Mapping[str, str], totals: Mapping[str, in
             shown = ", ".join(members[:_EXAMPLES])
             more = ", ..." if len(members) > _EXAMPLES else ""
             parts.append(
-                f"{name} ({len(members)} of {totals.get(name, 0)} tensors: {shown}{more})"
+                f"{name} ({len(members)} of {totals.get(name, 0)} tensors: "
+                f"{shown}{more})"
             )
     return ", ".join(parts)
 
@@ -517,7 +525,9 @@ def load_reference_state_dict(
     """
     found, entry = find_state_dict(read_checkpoint(src), format=format)
     state_dict, upcast, renamed = canonicalize(found)
-    discriminator = build_discriminator(discriminator_type, discriminator_conf, device="meta")
+    discriminator = build_discriminator(
+        discriminator_type, discriminator_conf, device="meta"
+    )
     verify_coverage(
         discriminator,
         state_dict,
@@ -565,7 +575,9 @@ def load_pretrained_discriminator(
     state_dict, _ = load_reference_state_dict(
         src, discriminator_type, discriminator_conf, format=format
     )
-    discriminator = build_discriminator(discriminator_type, discriminator_conf, device="meta")
+    discriminator = build_discriminator(
+        discriminator_type, discriminator_conf, device="meta"
+    )
     discriminator.load_state_dict(state_dict, strict=True, assign=True)
     return discriminator
 
@@ -578,7 +590,9 @@ def _save(obj: Any, dst: PathLike) -> None:
     """Write atomically: a partly written file never takes ``dst``'s name."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    handle, tmp = tempfile.mkstemp(
+        dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp"
+    )
     os.close(handle)
     try:
         torch.save(obj, tmp)
@@ -731,7 +745,9 @@ def export_discriminator(
             f"format {format!r} holds a {needed_type} discriminator, but the ESPnet "
             f"checkpoint's is {discriminator_type}; {fix}"
         )
-    discriminator = build_discriminator(discriminator_type, discriminator_conf, device="meta")
+    discriminator = build_discriminator(
+        discriminator_type, discriminator_conf, device="meta"
+    )
     verify_coverage(
         discriminator,
         state_dict,
@@ -774,11 +790,11 @@ def parse_discriminator_conf(text: Optional[str]) -> Dict[str, Any]:
     except json.JSONDecodeError as error:
         raise CheckpointError(
             f"--discriminator_conf is not valid JSON ({error}); write e.g. "
-            "'{\"version\": \"v2Pro\"}'"
+            '\'{"version": "v2Pro"}\''
         ) from None
     if not isinstance(conf, dict):
         raise CheckpointError(
             f"--discriminator_conf must be a JSON object, got {text!r}; write e.g. "
-            "'{\"version\": \"v2Pro\"}'"
+            '\'{"version": "v2Pro"}\''
         )
     return conf

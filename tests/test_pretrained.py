@@ -1,4 +1,4 @@
-"""Pretrained discriminators: GPT-SoVITS / so-vits-svc-5.0 checkpoints into ESPnet and back.
+"""Pretrained discriminators: reference checkpoints into ESPnet and back.
 
 Checkpoints are built in the reference layouts from the golden key lists and
 the golden fill rule (tests/data/GOLDEN_README.md), in every container the
@@ -9,6 +9,7 @@ training ``D_<step>.pth`` ``{"model": sd, "iteration", "optimizer",
 """
 
 import builtins
+import copy
 import pickle
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from golden import (
     reference_state_dict,
     reference_state_dict_layout,
 )
+from tiny_corpus import TINY_GENERATOR_PARAMS
 
 PREFIX = "tts.discriminator."
 REPO = Path(__file__).resolve().parents[1]
@@ -180,8 +182,10 @@ def assert_golden_outputs(case, discriminator):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_imported_checkpoint_reproduces_golden_outputs(case, checkpoints, weights, tmp_path):
-    """Import writes prefixed reference-order float32 tensors that give golden outputs."""
+def test_imported_checkpoint_reproduces_golden_outputs(
+    case, checkpoints, weights, tmp_path
+):
+    """Import writes prefixed, reference-ordered float32 tensors: golden outputs."""
     name, params = CASES[case]
     dst = tmp_path / "espnet.pth"
     summary = import_discriminator(checkpoints(case), dst, name, params)
@@ -202,7 +206,9 @@ def test_imported_checkpoint_reproduces_golden_outputs(case, checkpoints, weight
 
 def test_load_pretrained_discriminator_gives_golden_outputs(checkpoints):
     """The Python API returns a ready discriminator (built without random init)."""
-    discriminator = load_pretrained_discriminator(checkpoints("sovits_svc_mrd"), "sovits_mrd")
+    discriminator = load_pretrained_discriminator(
+        checkpoints("sovits_svc_mrd"), "sovits_mrd"
+    )
     assert all(p.device.type == "cpu" for p in discriminator.parameters())
     assert all(p.requires_grad for p in discriminator.parameters())
     assert_golden_outputs("sovits_svc_mrd", discriminator)
@@ -220,6 +226,17 @@ def test_half_precision_is_upcast_exactly(dtype, weights, tmp_path):
         assert imported[key].dtype == torch.float32
         assert torch.equal(imported[key], value.to(dtype).float()), key
     assert any(not torch.equal(imported[k], v) for k, v in reference.items())
+
+
+def test_distributed_data_parallel_prefix_is_removed(weights, tmp_path):
+    reference = weights("sovits_svc_mrd")
+    torch.save(
+        {"model": {"module." + k: v for k, v in reference.items()}}, tmp_path / "d.pth"
+    )
+    import_discriminator(tmp_path / "d.pth", tmp_path / "out.pth", "sovits_mrd")
+    imported = strip_prefix(torch.load(tmp_path / "out.pth", weights_only=True))
+    assert list(imported) == list(reference)
+    assert all(torch.equal(imported[k], v) for k, v in reference.items())
 
 
 @pytest.mark.parametrize(
@@ -296,17 +313,26 @@ def test_export_refuses_a_layout_the_format_cannot_hold(checkpoints, tmp_path):
     import_discriminator(checkpoints("sovits_svc_mrd"), mrd, "sovits_mrd")
     with pytest.raises(CheckpointError, match="is sovits_svc; use format 'sovits_svc'"):
         export_discriminator(full, tmp_path / "x.pth", format="gpt_sovits")
-    with pytest.raises(CheckpointError, match="is sovits_mrd; no reference layout holds it"):
+    with pytest.raises(
+        CheckpointError, match="is sovits_mrd; no reference layout holds it"
+    ):
         export_discriminator(mrd, tmp_path / "x.pth", format="sovits_svc")
-    with pytest.raises(CheckpointError, match=r"no tensors under prefix 'svs\.discriminator\.'.*tts\.discriminator\."):
-        export_discriminator(mrd, tmp_path / "x.pth", format="sovits_svc", prefix="svs.discriminator")
+    with pytest.raises(
+        CheckpointError,
+        match=r"no tensors under prefix 'svs\.discriminator\.'.*tts\.discriminator\.",
+    ):
+        export_discriminator(
+            mrd, tmp_path / "x.pth", format="sovits_svc", prefix="svs.discriminator"
+        )
     assert not (tmp_path / "x.pth").exists()
 
 
 def test_five_periods_into_seven_names_p17_and_p23(checkpoints, tmp_path):
     dst = tmp_path / "out.pth"
     with pytest.raises(CheckpointError) as error:
-        import_discriminator(checkpoints("gpt_sovits_mpd_v1"), dst, "sovits_mpd", {"version": "v2Pro"})
+        import_discriminator(
+            checkpoints("gpt_sovits_mpd_v1"), dst, "sovits_mpd", {"version": "v2Pro"}
+        )
     message = str(error.value)
     assert "missing from the checkpoint: p17, p23." in message
     assert "Nothing was loaded" in message
@@ -316,7 +342,9 @@ def test_five_periods_into_seven_names_p17_and_p23(checkpoints, tmp_path):
 
 def test_seven_periods_into_five_names_the_extra_p17_and_p23(checkpoints, tmp_path):
     with pytest.raises(CheckpointError) as error:
-        import_discriminator(checkpoints("gpt_sovits_mpd_v2pro"), tmp_path / "o.pth", "sovits_mpd")
+        import_discriminator(
+            checkpoints("gpt_sovits_mpd_v2pro"), tmp_path / "o.pth", "sovits_mpd"
+        )
     message = str(error.value)
     assert "in the checkpoint but not in the discriminator: p17, p23." in message
     assert 'discriminator_conf={"version": "v2Pro"}' in message
@@ -360,14 +388,19 @@ class CreatesMarkerWhenUnpickled:
 def test_unsafe_pickle_is_refused_and_never_run(writer, tmp_path):
     marker = tmp_path / "marker"
     src = tmp_path / "evil.pth"
-    payload = {"weight": {"x": torch.zeros(1)}, "hook": CreatesMarkerWhenUnpickled(marker)}
+    payload = {
+        "weight": {"x": torch.zeros(1)},
+        "hook": CreatesMarkerWhenUnpickled(marker),
+    }
     if writer == "torch.save":
         torch.save(payload, src)
     else:
         with open(src, "wb") as f:
             pickle.dump(payload, f, protocol=2)
 
-    with pytest.raises(CheckpointError, match="refused to load .*nothing in it was run"):
+    with pytest.raises(
+        CheckpointError, match="refused to load .*nothing in it was run"
+    ):
         import_discriminator(src, tmp_path / "o.pth", "sovits_mpd")
     assert not marker.exists()
     assert not (tmp_path / "o.pth").exists()
@@ -389,7 +422,9 @@ def test_truncated_and_non_checkpoint_files_get_a_clear_error(checkpoints, tmp_p
     }
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
-        with pytest.raises(CheckpointError, match="it is truncated, corrupt or not a checkpoint"):
+        with pytest.raises(
+            CheckpointError, match="it is truncated, corrupt or not a checkpoint"
+        ):
             read_checkpoint(tmp_path / name)
     with pytest.raises(CheckpointError, match="does not exist"):
         read_checkpoint(tmp_path / "missing.pth")
@@ -404,12 +439,21 @@ def test_truncated_and_non_checkpoint_files_get_a_clear_error(checkpoints, tmp_p
 
 def test_format_option_selects_the_entry(checkpoints, tmp_path):
     svc = checkpoints("sovits_svc_full")
-    with pytest.raises(CheckpointError, match="format 'gpt_sovits' searched 'weight', 'model'"):
+    with pytest.raises(
+        CheckpointError, match="format 'gpt_sovits' searched 'weight', 'model'"
+    ):
         import_discriminator(svc, tmp_path / "o.pth", "sovits_svc", format="gpt_sovits")
-    summary = import_discriminator(svc, tmp_path / "o.pth", "sovits_svc", format="sovits_svc")
+    summary = import_discriminator(
+        svc, tmp_path / "o.pth", "sovits_svc", format="sovits_svc"
+    )
     assert summary.entry == "model_d"
     with pytest.raises(CheckpointError, match="searched 'model_d'"):
-        import_discriminator(checkpoints("sovits_svc_mrd"), tmp_path / "o.pth", "sovits_mrd", format="sovits_svc")
+        import_discriminator(
+            checkpoints("sovits_svc_mrd"),
+            tmp_path / "o.pth",
+            "sovits_mrd",
+            format="sovits_svc",
+        )
 
 
 def test_bad_settings_are_refused_clearly():
@@ -423,7 +467,9 @@ def test_bad_settings_are_refused_clearly():
         parse_discriminator_conf("[1]")
 
 
-def test_espnet_task_loads_the_import_through_the_finetune_config(checkpoints, weights, tmp_path, monkeypatch):
+def test_espnet_task_loads_the_import_through_the_finetune_config(
+    checkpoints, weights, tmp_path, monkeypatch
+):
     """ESPnet's GANTTSTask builds VITS with sovits_mpd from the fine-tuning config,
     and its own load_pretrained_model applies the config's init_param entry and
     the plain ``--init_param OUT.pth`` form; the discriminator then holds the
@@ -451,27 +497,26 @@ def test_espnet_task_loads_the_import_through_the_finetune_config(checkpoints, w
     )
     assert summary.sub_discriminators == ["s", "p2", "p3", "p5", "p7", "p11"]
 
-    # A tiny generator keeps the build fast; the discriminator is as configured.
-    args.tts_conf["generator_params"].update(
-        hidden_channels=8,
-        text_encoder_blocks=1,
-        decoder_channels=32,
-        decoder_resblock_kernel_sizes=[3],
-        decoder_resblock_dilations=[[1]],
-        posterior_encoder_layers=1,
-        flow_flows=1,
-        flow_layers=1,
-        stochastic_duration_predictor_flows=1,
-    )
+    # A tiny generator keeps the build fast; the discriminator, the features
+    # and the upsampling (ESPnet checks it equals the hop) are as configured.
+    configured = args.tts_conf["generator_params"]
+    tiny = copy.deepcopy(TINY_GENERATOR_PARAMS)
+    for key in ("decoder_upsample_scales", "decoder_upsample_kernel_sizes"):
+        tiny[key] = configured[key]
+    args.tts_conf["generator_params"] = tiny
     model = GANTTSTask.build_model(args)
-    generator_before = {k: v.clone() for k, v in model.tts.generator.state_dict().items()}
+    generator_before = {
+        k: v.clone() for k, v in model.tts.generator.state_dict().items()
+    }
     for entry in (init_param, str(imported)):
         with torch.no_grad():
             for parameter in model.tts.discriminator.parameters():
                 parameter.zero_()
         load_pretrained_model(init_param=entry, model=model, ignore_init_mismatch=False)
         loaded = model.tts.discriminator.state_dict()
-        assert list(loaded) == [key for key, _ in reference_state_dict_layout("gpt_sovits_mpd_v1")]
+        assert list(loaded) == [
+            key for key, _ in reference_state_dict_layout("gpt_sovits_mpd_v1")
+        ]
         for key, value in weights("gpt_sovits_mpd_v1").items():
             assert torch.equal(loaded[key], value), (entry, key)
         after = model.tts.generator.state_dict()
@@ -491,27 +536,50 @@ def test_cli_import_and_export(checkpoints, weights, tmp_path):
     espnet_file, exported = tmp_path / "espnet.pth", tmp_path / "s2D.pth"
     result = run_cli(
         "import_discriminator",
-        "--src", checkpoints("gpt_sovits_mpd_v1"),
-        "--dst", espnet_file,
-        "--discriminator_type", "sovits_mpd",
-        "--discriminator_conf", '{"version": "v2"}',
+        "--src",
+        checkpoints("gpt_sovits_mpd_v1"),
+        "--dst",
+        espnet_file,
+        "--discriminator_type",
+        "sovits_mpd",
+        "--discriminator_conf",
+        '{"version": "v2"}',
     )
     assert result.returncode == 0, result.stderr
-    assert "111 tensors (46,747,132 values) of sovits_mpd (s, p2, p3, p5, p7, p11)" in result.stdout
-    result = run_cli("export_discriminator", "--src", espnet_file, "--dst", exported, "--format", "gpt_sovits")
+    assert (
+        "111 tensors (46,747,132 values) of sovits_mpd (s, p2, p3, p5, p7, p11)"
+        in result.stdout
+    )
+    result = run_cli(
+        "export_discriminator",
+        "--src",
+        espnet_file,
+        "--dst",
+        exported,
+        "--format",
+        "gpt_sovits",
+    )
     assert result.returncode == 0, result.stderr
     written = torch.load(exported, weights_only=True)["weight"]
-    assert [(k, list(v.shape)) for k, v in written.items()] == reference_state_dict_layout("gpt_sovits_mpd_v1")
-    assert all(torch.equal(written[k], v) for k, v in weights("gpt_sovits_mpd_v1").items())
+    assert [
+        (k, list(v.shape)) for k, v in written.items()
+    ] == reference_state_dict_layout("gpt_sovits_mpd_v1")
+    assert all(
+        torch.equal(written[k], v) for k, v in weights("gpt_sovits_mpd_v1").items()
+    )
 
 
 def test_cli_mains_report_errors_and_exit_nonzero(checkpoints, tmp_path, capsys):
     status = import_cli.main(
         [
-            "--src", str(checkpoints("gpt_sovits_mpd_v1")),
-            "--dst", str(tmp_path / "o.pth"),
-            "--discriminator_type", "sovits_mpd",
-            "--discriminator_conf", '{"version": "v2Pro"}',
+            "--src",
+            str(checkpoints("gpt_sovits_mpd_v1")),
+            "--dst",
+            str(tmp_path / "o.pth"),
+            "--discriminator_type",
+            "sovits_mpd",
+            "--discriminator_conf",
+            '{"version": "v2Pro"}',
         ]
     )
     err = capsys.readouterr().err
@@ -519,21 +587,41 @@ def test_cli_mains_report_errors_and_exit_nonzero(checkpoints, tmp_path, capsys)
     assert err.startswith("import_discriminator: error: ") and err.count("\n") == 1
     assert "missing from the checkpoint: p17, p23" in err
     status = export_cli.main(
-        ["--src", str(tmp_path / "none.pth"), "--dst", str(tmp_path / "x.pth"), "--format", "gpt_sovits"]
+        [
+            "--src",
+            str(tmp_path / "none.pth"),
+            "--dst",
+            str(tmp_path / "x.pth"),
+            "--format",
+            "gpt_sovits",
+        ]
     )
     err = capsys.readouterr().err
     assert status == 1 and "does not exist" in err and err.count("\n") == 1
     status = export_cli.main(
         [
-            "--src", str(tmp_path / "none.pth"), "--dst", str(tmp_path / "x.pth"),
-            "--format", "gpt_sovits", "--discriminator_conf", '{"version": "v2"}',
+            "--src",
+            str(tmp_path / "none.pth"),
+            "--dst",
+            str(tmp_path / "x.pth"),
+            "--format",
+            "gpt_sovits",
+            "--discriminator_conf",
+            '{"version": "v2"}',
         ]
     )
     assert status == 1 and "needs --discriminator_type" in capsys.readouterr().err
     marker = tmp_path / "marker"
     torch.save({"weight": CreatesMarkerWhenUnpickled(marker)}, tmp_path / "evil.pth")
     status = import_cli.main(
-        ["--src", str(tmp_path / "evil.pth"), "--dst", str(tmp_path / "o.pth"), "--discriminator_type", "sovits_mpd"]
+        [
+            "--src",
+            str(tmp_path / "evil.pth"),
+            "--dst",
+            str(tmp_path / "o.pth"),
+            "--discriminator_type",
+            "sovits_mpd",
+        ]
     )
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1

@@ -33,7 +33,9 @@ def get_parser() -> argparse.ArgumentParser:
         prog="python -m espnet_sovits_disc.bin.export_discriminator",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("--src", required=True, help="ESPnet model file or checkpoint.pth")
+    parser.add_argument(
+        "--src", required=True, help="ESPnet model file or checkpoint.pth"
+    )
     parser.add_argument("--dst", required=True, help="reference checkpoint to write")
     parser.add_argument(
         "--format",

@@ -31,7 +31,9 @@ def get_parser() -> argparse.ArgumentParser:
         prog="python -m espnet_sovits_disc.bin.import_discriminator",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("--src", required=True, help="GPT-SoVITS or so-vits-svc-5.0 checkpoint")
+    parser.add_argument(
+        "--src", required=True, help="GPT-SoVITS or so-vits-svc-5.0 checkpoint"
+    )
     parser.add_argument("--dst", required=True, help="ESPnet state dict to write")
     parser.add_argument(
         "--discriminator_type",
