@@ -586,6 +586,13 @@ def _normalize_prefix(prefix: str) -> str:
     return prefix if prefix == "" or prefix.endswith(".") else prefix + "."
 
 
+def _refuse_overwriting_source(src: PathLike, dst: PathLike) -> None:
+    if Path(dst).resolve() == Path(src).resolve():
+        raise CheckpointError(
+            f"the output {str(dst)!r} is the input checkpoint; write to another file"
+        )
+
+
 def _save(obj: Any, dst: PathLike) -> None:
     """Write atomically: a partly written file never takes ``dst``'s name."""
     dst = Path(dst)
@@ -635,6 +642,7 @@ def import_discriminator(
         CheckpointError: If the file is unsafe, unreadable, or does not fit.
 
     """
+    _refuse_overwriting_source(src, dst)
     state_dict, summary = load_reference_state_dict(
         src, discriminator_type, discriminator_conf, format=format
     )
@@ -725,6 +733,7 @@ def export_discriminator(
         raise CheckpointError(
             f"unknown export format {format!r}; choose one of {sorted(EXPORT_FORMATS)}"
         )
+    _refuse_overwriting_source(src, dst)
     found, entry = find_espnet_discriminator(read_checkpoint(src), prefix=prefix)
     state_dict, upcast, renamed = canonicalize(found)
     if discriminator_type is None:

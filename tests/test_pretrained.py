@@ -83,10 +83,13 @@ def gpt_sovits_training(state_dict):
 
 
 def sovits_svc_training(state_dict):
-    """so-vits-svc-5.0 vits_extend/train.py's <name>_<epoch>.pt."""
+    """so-vits-svc-5.0 vits_extend/train.py's <name>_<epoch>.pt.
+
+    The keys are stored in reverse order: import must restore the reference order.
+    """
     return {
         "model_g": {"emb_g.weight": torch.zeros(4, 2)},
-        "model_d": state_dict,
+        "model_d": dict(reversed(list(state_dict.items()))),
         "optim_g": optimizer_state(),
         "optim_d": optimizer_state(),
         "step": 100,
@@ -178,6 +181,9 @@ def assert_golden_outputs(case, discriminator):
                 assert_close_sum(fmap.double().sum().item(), expected["sum"], what)
                 assert_close_sum(
                     fmap.double().abs().sum().item(), expected["abs_sum"], what
+                )
+                assert_close_sum(
+                    fmap.double().square().sum().item(), expected["sq_sum"], what
                 )
 
 
@@ -456,7 +462,7 @@ def test_format_option_selects_the_entry(checkpoints, tmp_path):
         )
 
 
-def test_bad_settings_are_refused_clearly():
+def test_bad_settings_are_refused_clearly(checkpoints):
     with pytest.raises(CheckpointError, match="unknown discriminator_type 'hifigan'"):
         build_discriminator("hifigan", device="meta")
     with pytest.raises(CheckpointError, match="cannot build sovits_mpd .*v9"):
@@ -465,6 +471,9 @@ def test_bad_settings_are_refused_clearly():
         parse_discriminator_conf("{version: v2}")
     with pytest.raises(CheckpointError, match="must be a JSON object"):
         parse_discriminator_conf("[1]")
+    src = checkpoints("sovits_svc_mrd")
+    with pytest.raises(CheckpointError, match="is the input checkpoint"):
+        import_discriminator(src, src, "sovits_mrd")
 
 
 def test_espnet_task_loads_the_import_through_the_finetune_config(
