@@ -78,6 +78,13 @@ _NEW_WEIGHT_NORM_NAMES = {
     ".parametrizations.weight.original1": ".weight_v",
 }
 _DDP_PREFIX = "module."
+_PREFIX_ALIASES = {"sovits_svc": (("DIS.", "MSD."),)}
+"""Other names of a sub-module in reference checkpoints, per discriminator type.
+
+so-vits-svc-5.0 (``vits_decoder/discriminator.py``) calls its scale
+discriminator ``MSD``; later versions of the same project, renamed
+whisper-vits-svc, call the identical module ``DIS``.
+"""
 _EXAMPLES = 3
 
 
@@ -99,7 +106,8 @@ class TransferSummary:
         num_tensors (int): Number of tensors written.
         num_elements (int): Total number of values in them.
         upcast (int): Number of float16/bfloat16 tensors upcast to float32.
-        renamed (int): Number of new-API weight-norm names renamed to old ones.
+        renamed (int): Number of keys renamed to the reference names (new-API
+            weight-norm names, whisper-vits-svc's ``DIS.`` for ``MSD.``).
 
     """
 
@@ -119,7 +127,7 @@ class TransferSummary:
         if self.upcast:
             notes.append(f"{self.upcast} float16/bfloat16 tensors upcast to float32")
         if self.renamed:
-            notes.append(f"{self.renamed} new-API weight-norm names renamed")
+            notes.append(f"{self.renamed} keys renamed to reference names")
         suffix = f"; {', '.join(notes)}" if notes else ""
         return (
             f"wrote {self.dst}: {self.num_tensors} tensors "
@@ -324,6 +332,23 @@ def canonicalize(state_dict: Mapping[str, torch.Tensor]) -> Tuple[StateDict, int
     return result, upcast, renamed
 
 
+def _rename_aliases(
+    state_dict: StateDict, discriminator_type: str
+) -> Tuple[StateDict, int]:
+    renamed = 0
+    for alias, name in _PREFIX_ALIASES.get(discriminator_type, ()):
+        if any(k.startswith(name) for k in state_dict):
+            continue
+        result = {}
+        for key, tensor in state_dict.items():
+            if key.startswith(alias):
+                key = name + key[len(alias) :]
+                renamed += 1
+            result[key] = tensor
+        state_dict = result
+    return state_dict, renamed
+
+
 @typechecked
 def build_discriminator(
     discriminator_type: str,
@@ -525,6 +550,8 @@ def load_reference_state_dict(
     """
     found, entry = find_state_dict(read_checkpoint(src), format=format)
     state_dict, upcast, renamed = canonicalize(found)
+    state_dict, aliased = _rename_aliases(state_dict, discriminator_type)
+    renamed += aliased
     discriminator = build_discriminator(
         discriminator_type, discriminator_conf, device="meta"
     )

@@ -245,6 +245,22 @@ def test_distributed_data_parallel_prefix_is_removed(weights, tmp_path):
     assert all(torch.equal(imported[k], v) for k, v in reference.items())
 
 
+def test_whisper_vits_svc_dis_names_are_accepted(weights, tmp_path):
+    """whisper-vits-svc (so-vits-svc-5.0 renamed) calls MSD "DIS"; same weights."""
+    reference = weights("sovits_svc_full")
+    renamed = {
+        ("DIS." + k[len("MSD.") :] if k.startswith("MSD.") else k): v
+        for k, v in reference.items()
+    }
+    assert sum(k.startswith("DIS.") for k in renamed) == 21
+    torch.save(sovits_svc_training(renamed), tmp_path / "w.pt")
+    summary = import_discriminator(tmp_path / "w.pt", tmp_path / "o.pth", "sovits_svc")
+    assert summary.renamed == 21
+    imported = strip_prefix(torch.load(tmp_path / "o.pth", weights_only=True))
+    assert list(imported) == list(reference)
+    assert all(torch.equal(imported[k], v) for k, v in reference.items())
+
+
 @pytest.mark.parametrize(
     "case, fmt, entry",
     [
