@@ -38,6 +38,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
+import yaml
 from typeguard import typechecked
 
 from espnet_sovits_disc.registry import DISCRIMINATORS
@@ -834,3 +835,85 @@ def parse_discriminator_conf(text: Optional[str]) -> Dict[str, Any]:
             '\'{"version": "v2Pro"}\''
         )
     return conf
+
+
+@typechecked
+def discriminator_from_config(path: PathLike) -> Tuple[str, Dict[str, Any]]:
+    """Read the discriminator of an ESPnet GAN-TTS training configuration.
+
+    Importing with the training configuration guarantees that the imported
+    file fits the model ESPnet will build: ESPnet's ``init_param`` loading
+    keeps the model's own random values for any parameter the file lacks.
+
+    Args:
+        path (Union[str, os.PathLike]): YAML configuration with
+            ``tts_conf: {discriminator_type, discriminator_params}`` (or the
+            plugin trainer's top-level ``discriminator_type`` and
+            ``discriminator_conf``).
+
+    Returns:
+        Tuple[str, Dict[str, Any]]: The discriminator type and its parameters.
+
+    Raises:
+        CheckpointError: If the file cannot be read or names no discriminator.
+
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as error:
+        raise CheckpointError(
+            f"cannot read the configuration {str(path)!r}: {error}"
+        ) from None
+    config = config if isinstance(config, dict) else {}
+    tts_conf = config.get("tts_conf") or {}
+    if config.get("discriminator_type") is not None:
+        found = config["discriminator_type"], config.get("discriminator_conf")
+    elif isinstance(tts_conf, dict) and "discriminator_type" in tts_conf:
+        found = tts_conf["discriminator_type"], tts_conf.get("discriminator_params")
+    else:
+        raise CheckpointError(
+            f"the configuration {str(path)!r} sets no tts_conf.discriminator_type "
+            "(nor a top-level discriminator_type); pass --discriminator_type"
+        )
+    discriminator_type, conf = found
+    if not isinstance(conf, (dict, type(None))):
+        raise CheckpointError(
+            f"the discriminator parameters in {str(path)!r} are not a mapping: {conf!r}"
+        )
+    return str(discriminator_type), dict(conf or {})
+
+
+@typechecked
+def resolve_discriminator(
+    config: Optional[PathLike],
+    discriminator_type: Optional[str],
+    discriminator_conf: Optional[str],
+) -> Tuple[Optional[str], Dict[str, Any]]:
+    """Settle the discriminator from the command-line options.
+
+    Args:
+        config (Optional[Union[str, os.PathLike]]): ``--config`` (training YAML).
+        discriminator_type (Optional[str]): ``--discriminator_type``.
+        discriminator_conf (Optional[str]): ``--discriminator_conf`` (JSON).
+
+    Returns:
+        Tuple[Optional[str], Dict[str, Any]]: The type (None when neither
+            option gives one) and its parameters.
+
+    Raises:
+        CheckpointError: If ``--config`` is combined with the other two, or
+            ``--discriminator_conf`` comes without a type, or either is invalid.
+
+    """
+    if config is not None:
+        if discriminator_type is not None or discriminator_conf is not None:
+            raise CheckpointError(
+                "--config sets the discriminator; leave out --discriminator_type "
+                "and --discriminator_conf"
+            )
+        return discriminator_from_config(config)
+    conf = parse_discriminator_conf(discriminator_conf)
+    if discriminator_conf is not None and discriminator_type is None:
+        raise CheckpointError("--discriminator_conf needs --discriminator_type as well")
+    return discriminator_type, conf

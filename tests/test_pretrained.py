@@ -24,6 +24,7 @@ from espnet_sovits_disc.bin import import_discriminator as import_cli
 from espnet_sovits_disc.pretrained import (
     CheckpointError,
     build_discriminator,
+    discriminator_from_config,
     export_discriminator,
     import_discriminator,
     load_pretrained_discriminator,
@@ -591,6 +592,37 @@ def test_cli_import_and_export(checkpoints, weights, tmp_path):
     ] == reference_state_dict_layout("gpt_sovits_mpd_v1")
     assert all(
         torch.equal(written[k], v) for k, v in weights("gpt_sovits_mpd_v1").items()
+    )
+
+
+def test_import_takes_the_discriminator_from_the_training_config(
+    checkpoints, tmp_path, capsys
+):
+    """--config makes the import fit the model the config trains, or fail."""
+    config = ["--config", str(FINETUNE_CONFIG)]
+    v2pro, v1 = checkpoints("gpt_sovits_mpd_v2pro"), checkpoints("gpt_sovits_mpd_v1")
+    dst = tmp_path / "o.pth"
+    assert import_cli.main(["--src", str(v2pro), "--dst", str(dst), *config]) == 1
+    err = capsys.readouterr().err
+    assert "in the checkpoint but not in the discriminator: p17, p23" in err
+    assert not dst.exists()
+    assert import_cli.main(["--src", str(v1), "--dst", str(dst), *config]) == 0
+    out = capsys.readouterr().out
+    assert "of sovits_mpd (s, p2, p3, p5, p7, p11) from 'weight'" in out
+    both = ["--discriminator_type", "sovits_mpd", *config]
+    assert import_cli.main(["--src", str(v1), "--dst", str(dst), *both]) == 1
+    assert "--config sets the discriminator" in capsys.readouterr().err
+    assert import_cli.main(["--src", str(v1), "--dst", str(dst)]) == 1
+    assert "pass --discriminator_type or --config" in capsys.readouterr().err
+    (tmp_path / "none.yaml").write_text("tts: vits\ntts_conf: {}\n")
+    with pytest.raises(CheckpointError, match="sets no tts_conf.discriminator_type"):
+        discriminator_from_config(tmp_path / "none.yaml")
+    (tmp_path / "top.yaml").write_text(
+        "discriminator_type: sovits_mpd\ndiscriminator_conf: {version: v2Pro}\n"
+    )
+    assert discriminator_from_config(tmp_path / "top.yaml") == (
+        "sovits_mpd",
+        {"version": "v2Pro"},
     )
 
 

@@ -22,7 +22,7 @@ from espnet_sovits_disc.pretrained import (
     EXPORT_FORMATS,
     CheckpointError,
     export_discriminator,
-    parse_discriminator_conf,
+    resolve_discriminator,
 )
 from espnet_sovits_disc.registry import DISCRIMINATORS
 
@@ -47,13 +47,19 @@ def get_parser() -> argparse.ArgumentParser:
         "--discriminator_type",
         default=None,
         choices=sorted(DISCRIMINATORS),
-        help="discriminator of the ESPnet model (default: inferred from the "
-        "tensors when they match a published layout)",
+        help="discriminator of the ESPnet model (default: from --config, or "
+        "inferred from the tensors when they match a published layout)",
     )
     parser.add_argument(
         "--discriminator_conf",
         default=None,
         help='its parameters as a JSON object, e.g. \'{"version": "v2Pro"}\'',
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="ESPnet training configuration (YAML, e.g. exp/<tag>/config.yaml) "
+        "to take the discriminator type and parameters from",
     )
     parser.add_argument(
         "--prefix",
@@ -67,16 +73,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; return the exit status."""
     args = get_parser().parse_args(argv)
     try:
-        conf = parse_discriminator_conf(args.discriminator_conf)
-        if conf and args.discriminator_type is None:
-            raise CheckpointError(
-                "--discriminator_conf needs --discriminator_type as well"
-            )
+        discriminator_type, conf = resolve_discriminator(
+            args.config, args.discriminator_type, args.discriminator_conf
+        )
         summary = export_discriminator(
             args.src,
             args.dst,
             format=args.format,
-            discriminator_type=args.discriminator_type,
+            discriminator_type=discriminator_type,
             discriminator_conf=conf,
             prefix=args.prefix,
         )

@@ -7,6 +7,12 @@ Usage::
         --discriminator_type sovits_mpd [--discriminator_conf '{"version": "v2"}'] \\
         [--prefix tts.discriminator.] [--format auto]
 
+or, taking the discriminator from the training configuration::
+
+    python -m espnet_sovits_disc.bin.import_discriminator \\
+        --src s2D2333k.pth --dst exp/pretrained/s2D2333k.espnet.pth \\
+        --config conf/tuning/finetune_gpt_sovits_v2.yaml
+
 The output is an ESPnet state dict for ``--init_param``. The checkpoint is
 loaded with ``weights_only=True`` and must cover the discriminator exactly.
 """
@@ -20,7 +26,7 @@ from espnet_sovits_disc.pretrained import (
     IMPORT_FORMATS,
     CheckpointError,
     import_discriminator,
-    parse_discriminator_conf,
+    resolve_discriminator,
 )
 from espnet_sovits_disc.registry import DISCRIMINATORS
 
@@ -37,14 +43,21 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dst", required=True, help="ESPnet state dict to write")
     parser.add_argument(
         "--discriminator_type",
-        required=True,
+        default=None,
         choices=sorted(DISCRIMINATORS),
-        help="discriminator of the ESPnet model (tts_conf.discriminator_type)",
+        help="discriminator of the ESPnet model (tts_conf.discriminator_type); "
+        "required unless --config is given",
     )
     parser.add_argument(
         "--discriminator_conf",
         default=None,
         help='its parameters as a JSON object, e.g. \'{"version": "v2Pro"}\'',
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="ESPnet training configuration (YAML) to take the discriminator "
+        "type and parameters from, so that the import fits the model it trains",
     )
     parser.add_argument(
         "--prefix",
@@ -65,11 +78,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; return the exit status."""
     args = get_parser().parse_args(argv)
     try:
+        discriminator_type, conf = resolve_discriminator(
+            args.config, args.discriminator_type, args.discriminator_conf
+        )
+        if discriminator_type is None:
+            raise CheckpointError("pass --discriminator_type or --config")
         summary = import_discriminator(
             args.src,
             args.dst,
-            args.discriminator_type,
-            parse_discriminator_conf(args.discriminator_conf),
+            discriminator_type,
+            conf,
             prefix=args.prefix,
             format=args.format,
         )
