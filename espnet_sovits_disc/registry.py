@@ -33,6 +33,13 @@ DISCRIMINATOR_TABLES = (
     "espnet2.gan_svs.joint.joint_score2wav",
 )
 
+# ``ClassChoices`` of ESPnet 202511 that list the TTS models: training
+# (``gan_tts``) and inference / ``build_model_from_file`` (``tts``).
+MODEL_TABLES = (
+    "espnet2.tasks.gan_tts",
+    "espnet2.tasks.tts",
+)
+
 
 def discriminator_tables() -> List[dict]:
     """Return every ``AVAILABLE_DISCRIMINATORS`` dict of the installed ESPnet."""
@@ -64,8 +71,20 @@ def get_discriminator_class(name: str) -> Type[torch.nn.Module]:
     return table[name]
 
 
+def model_tables() -> List[dict]:
+    """Return the model dicts of ESPnet's GAN-TTS and TTS ``tts_choices``."""
+    return [
+        importlib.import_module(module).tts_choices.classes for module in MODEL_TABLES
+    ]
+
+
 def register() -> None:
-    """Add the plugin's discriminators to every ESPnet discriminator table."""
+    """Add the plugin's discriminators to every ESPnet discriminator table and
+    ``tts: sovits`` to both task choices (idempotent)."""
     for table in discriminator_tables():
         for name, cls in DISCRIMINATORS.items():
             table.setdefault(name, cls)
+    from espnet_sovits_disc.model import SoVITS
+
+    for table in model_tables():
+        table.setdefault("sovits", SoVITS)

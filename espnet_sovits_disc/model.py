@@ -1,0 +1,360 @@
+"""``tts: sovits``: ESPnet's VITS trained the GPT-SoVITS way.
+
+The generator, inference and everything ESPnet's tools rely on are
+ESPnet's ``VITS``; this subclass changes the defaults to GPT-SoVITS's
+discriminator (``sovits_mpd``), losses and weights (adversarial 1, feature
+matching 2, mel 45 with the GPT-SoVITS log-mel, KL 1), scores real and
+generated speech in one batched discriminator pass, and reports every
+sub-discriminator's loss terms next to the totals.
+"""
+
+import copy
+import inspect
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from espnet2.gan_tts.utils import get_segments
+from espnet2.gan_tts.vits.vits import VITS
+from espnet2.torch_utils.device_funcs import force_gatherable
+from typeguard import typechecked
+
+from espnet_sovits_disc.losses import (
+    SoVITSDiscriminatorLoss,
+    SoVITSFeatureLoss,
+    SoVITSGeneratorLoss,
+    SoVITSKLLoss,
+    SoVITSMelLoss,
+)
+from espnet_sovits_disc.registry import register
+
+GPT_SOVITS_MEL_LOSS_PARAMS: Dict[str, Any] = {
+    "fs": 32000,
+    "n_fft": 2048,
+    "hop_length": 640,
+    "win_length": 2048,
+    "n_mels": 128,
+    "fmin": 0,
+    "fmax": None,
+}
+
+
+def vits_default(name: str) -> Any:
+    """Return a copy of the default of one of ``VITS.__init__``'s parameters."""
+    return copy.deepcopy(inspect.signature(VITS.__init__).parameters[name].default)
+
+
+class SoVITS(VITS):
+    """VITS with GPT-SoVITS's discriminator, losses and loss weights.
+
+    Stats: the totals of ESPnet's VITS (``generator_loss``,
+    ``generator_mel_loss``, ..., ``discriminator_real_loss``, weighted by the
+    lambdas) plus, per sub-discriminator ``<name>`` (``s``, ``p2``, ...; the
+    index for discriminators without names), the unweighted reference terms
+    ``generator_adv_loss_<name>`` = mean((1 - D(ŷ))²),
+    ``generator_feat_match_loss_<name>`` = Σ_l mean|f_l(y) - f_l(ŷ)|,
+    ``discriminator_real_loss_<name>`` = mean((1 - D(y))²) and
+    ``discriminator_fake_loss_<name>`` = mean(D(ŷ)²).
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        idim: int,
+        odim: int,
+        sampling_rate: int = 32000,
+        generator_type: str = "vits_generator",
+        generator_params: Optional[Dict[str, Any]] = None,
+        discriminator_type: str = "sovits_mpd",
+        discriminator_params: Dict[str, Any] = {},
+        generator_adv_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+        },
+        discriminator_adv_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+        },
+        feat_match_loss_params: Dict[str, Any] = {
+            "average_by_discriminators": False,
+        },
+        mel_loss_params: Dict[str, Any] = GPT_SOVITS_MEL_LOSS_PARAMS,
+        lambda_adv: float = 1.0,
+        lambda_mel: float = 45.0,
+        lambda_feat_match: float = 2.0,
+        lambda_dur: float = 1.0,
+        lambda_kl: float = 1.0,
+        cache_generator_outputs: bool = True,
+        plot_pred_mos: bool = False,
+        mos_pred_tool: str = "utmos",
+    ):
+        """Initialize SoVITS.
+
+        Args:
+            idim (int): Vocabulary size.
+            odim (int): Dimension of the auxiliary features (linear spectrogram).
+            sampling_rate (int): Sampling rate stored for writing waveforms.
+            generator_type (str): Generator type (ESPnet's ``vits_generator``).
+            generator_params (Optional[Dict[str, Any]]): Generator parameters;
+                ``None`` takes ESPnet's VITS defaults.
+            discriminator_type (str): Name in ESPnet's discriminator table,
+                ``sovits_mpd`` (GPT-SoVITS), ``sovits_mrd``, ``sovits_svc`` or
+                one of ESPnet's own.
+            discriminator_params (Dict[str, Any]): Discriminator parameters;
+                ``{}`` is the type's defaults (for ``sovits_mpd`` GPT-SoVITS
+                v1/v2's periods [2, 3, 5, 7, 11]).
+            generator_adv_loss_params (Dict[str, Any]): Parameters of
+                ``SoVITSGeneratorLoss``.
+            discriminator_adv_loss_params (Dict[str, Any]): Parameters of
+                ``SoVITSDiscriminatorLoss``.
+            feat_match_loss_params (Dict[str, Any]): Parameters of
+                ``SoVITSFeatureLoss``.
+            mel_loss_params (Dict[str, Any]): Parameters of ``SoVITSMelLoss``;
+                the default is GPT-SoVITS's s2.json (32 kHz, n_fft 2048, hop
+                640, 128 mels): set ``fs`` to your data's sampling rate.
+            lambda_adv (float): Weight of the adversarial loss.
+            lambda_mel (float): Weight of the mel loss.
+            lambda_feat_match (float): Weight of the feature matching loss.
+            lambda_dur (float): Weight of the duration loss.
+            lambda_kl (float): Weight of the KL divergence loss.
+            cache_generator_outputs (bool): Reuse the generator outputs of the
+                first turn of a training step in the second.
+            plot_pred_mos (bool): Report the UTMOS of generated speech.
+            mos_pred_tool (str): MOS predictor (``utmos``).
+
+        """
+        register()
+        if generator_params is None:
+            generator_params = vits_default("generator_params")
+        super().__init__(
+            idim=idim,
+            odim=odim,
+            sampling_rate=sampling_rate,
+            generator_type=generator_type,
+            generator_params=generator_params,
+            discriminator_type=discriminator_type,
+            discriminator_params=copy.deepcopy(discriminator_params),
+            lambda_adv=lambda_adv,
+            lambda_mel=lambda_mel,
+            lambda_feat_match=lambda_feat_match,
+            lambda_dur=lambda_dur,
+            lambda_kl=lambda_kl,
+            cache_generator_outputs=cache_generator_outputs,
+            plot_pred_mos=plot_pred_mos,
+            mos_pred_tool=mos_pred_tool,
+        )
+        self.generator_adv_loss = SoVITSGeneratorLoss(**generator_adv_loss_params)
+        self.discriminator_adv_loss = SoVITSDiscriminatorLoss(
+            **discriminator_adv_loss_params
+        )
+        self.feat_match_loss = SoVITSFeatureLoss(**feat_match_loss_params)
+        self.mel_loss = SoVITSMelLoss(**mel_loss_params)
+        self.kl_loss = SoVITSKLLoss()
+
+    def sub_discriminator_names(self, count: int) -> List[str]:
+        """Names for the stats of the discriminator's ``count`` outputs.
+
+        Args:
+            count (int): Number of sub-discriminator outputs.
+
+        Returns:
+            List[str]: The discriminator's ``sub_discriminator_names`` when it
+                has them, else ``"0"``, ``"1"``, ...
+
+        """
+        names = getattr(self.discriminator, "sub_discriminator_names", None)
+        if names is None or len(names) != count:
+            return [str(i) for i in range(count)]
+        return list(names)
+
+    def _named_terms(
+        self, prefix: str, terms: Sequence[torch.Tensor]
+    ) -> Dict[str, float]:
+        names = self.sub_discriminator_names(len(terms))
+        return {f"{prefix}_{n}": t.item() for n, t in zip(names, terms)}
+
+    def _generator_outputs(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        feats: torch.Tensor,
+        feats_lengths: torch.Tensor,
+        sids: Optional[torch.Tensor],
+        spembs: Optional[torch.Tensor],
+        lids: Optional[torch.Tensor],
+    ) -> Tuple[Any, ...]:
+        """Run the generator, or reuse the outputs of this step's other turn.
+
+        In training with ``cache_generator_outputs``, the first turn of a step
+        keeps the outputs for the second, which uses and drops them; nothing
+        is kept in evaluation.
+
+        Returns:
+            Tuple: The outputs of ``VITSGenerator.forward``.
+
+        """
+        if self.cache_generator_outputs and self._cache is not None:
+            outs, self._cache = self._cache, None
+            return outs
+        outs = self.generator(
+            text=text,
+            text_lengths=text_lengths,
+            feats=feats.transpose(1, 2),
+            feats_lengths=feats_lengths,
+            sids=sids,
+            spembs=spembs,
+            lids=lids,
+        )
+        if self.training and self.cache_generator_outputs:
+            self._cache = outs
+        return outs
+
+    def _real_segments(
+        self, speech: torch.Tensor, start_idxs: torch.Tensor
+    ) -> torch.Tensor:
+        """Cut the real waveform (B, T_wav) where the generator's segments start.
+
+        Returns:
+            Tensor: Real segments (B, 1, segment_size * upsample_factor).
+
+        """
+        upsample = self.generator.upsample_factor
+        return get_segments(
+            x=speech.unsqueeze(1),
+            start_idxs=start_idxs * upsample,
+            segment_size=self.generator.segment_size * upsample,
+        )
+
+    def _forward_generator(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        feats: torch.Tensor,
+        feats_lengths: torch.Tensor,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        lids: Optional[torch.Tensor] = None,
+    ) -> Dict[str, Any]:
+        """Perform the generator turn.
+
+        Args:
+            text (Tensor): Text index tensor (B, T_text).
+            text_lengths (Tensor): Text length tensor (B,).
+            feats (Tensor): Feature tensor (B, T_feats, aux_channels).
+            feats_lengths (Tensor): Feature length tensor (B,).
+            speech (Tensor): Speech waveform tensor (B, T_wav).
+            speech_lengths (Tensor): Speech length tensor (B,).
+            sids (Optional[Tensor]): Speaker index tensor (B,) or (B, 1).
+            spembs (Optional[Tensor]): Speaker embedding tensor (B, spk_embed_dim).
+            lids (Optional[Tensor]): Language index tensor (B,) or (B, 1).
+
+        Returns:
+            Dict[str, Any]: ``loss`` (scalar), ``stats``, ``weight`` and
+                ``optim_idx`` 0.
+
+        """
+        outs = self._generator_outputs(
+            text, text_lengths, feats, feats_lengths, sids, spembs, lids
+        )
+        speech_hat_, dur_nll, _, start_idxs, _, z_mask, outs_ = outs
+        _, z_p, m_p, logs_p, _, logs_q = outs_
+        speech_ = self._real_segments(speech, start_idxs)
+
+        p_hat = self.discriminator(speech_hat_)
+        with torch.no_grad():
+            p = self.discriminator(speech_)
+
+        with torch.autocast(device_type=speech_hat_.device.type, enabled=False):
+            adv_terms = self.generator_adv_loss.terms(p_hat)
+            feat_terms = self.feat_match_loss.terms(p_hat, p)
+            mel_loss = self.mel_loss(speech_hat_, speech_) * self.lambda_mel
+            kl_loss = self.kl_loss(z_p, logs_q, m_p, logs_p, z_mask) * self.lambda_kl
+            dur_loss = torch.sum(dur_nll.float()) * self.lambda_dur
+            adv_loss = self.generator_adv_loss.reduce(adv_terms) * self.lambda_adv
+            feat_match_loss = (
+                self.feat_match_loss.reduce(feat_terms) * self.lambda_feat_match
+            )
+            loss = mel_loss + kl_loss + dur_loss + adv_loss + feat_match_loss
+
+        stats = dict(
+            generator_loss=loss.item(),
+            generator_mel_loss=mel_loss.item(),
+            generator_kl_loss=kl_loss.item(),
+            generator_dur_loss=dur_loss.item(),
+            generator_adv_loss=adv_loss.item(),
+            generator_feat_match_loss=feat_match_loss.item(),
+        )
+        stats.update(self._named_terms("generator_adv_loss", adv_terms))
+        stats.update(self._named_terms("generator_feat_match_loss", feat_terms))
+        if self.plot_pred_mos:
+            with torch.no_grad():
+                pmos = self.predictor(speech_hat_.squeeze(1), self.fs).mean()
+            stats["generator_predicted_mos"] = pmos.item()
+
+        loss, stats, weight = force_gatherable(
+            (loss, stats, text.size(0)), loss.device
+        )
+        return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 0}
+
+    def _forward_discrminator(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        feats: torch.Tensor,
+        feats_lengths: torch.Tensor,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        lids: Optional[torch.Tensor] = None,
+    ) -> Dict[str, Any]:
+        """Perform the discriminator turn (the name is ESPnet's, typo included).
+
+        Real and generated segments go through the discriminator in one
+        batched ``forward_pair`` call when the discriminator has one.
+
+        Args:
+            text (Tensor): Text index tensor (B, T_text).
+            text_lengths (Tensor): Text length tensor (B,).
+            feats (Tensor): Feature tensor (B, T_feats, aux_channels).
+            feats_lengths (Tensor): Feature length tensor (B,).
+            speech (Tensor): Speech waveform tensor (B, T_wav).
+            speech_lengths (Tensor): Speech length tensor (B,).
+            sids (Optional[Tensor]): Speaker index tensor (B,) or (B, 1).
+            spembs (Optional[Tensor]): Speaker embedding tensor (B, spk_embed_dim).
+            lids (Optional[Tensor]): Language index tensor (B,) or (B, 1).
+
+        Returns:
+            Dict[str, Any]: ``loss`` (scalar), ``stats``, ``weight`` and
+                ``optim_idx`` 1.
+
+        """
+        outs = self._generator_outputs(
+            text, text_lengths, feats, feats_lengths, sids, spembs, lids
+        )
+        speech_hat_, _, _, start_idxs, *_ = outs
+        speech_ = self._real_segments(speech, start_idxs)
+
+        if hasattr(self.discriminator, "forward_pair"):
+            p, p_hat = self.discriminator.forward_pair(speech_, speech_hat_.detach())
+        else:
+            p_hat = self.discriminator(speech_hat_.detach())
+            p = self.discriminator(speech_)
+
+        with torch.autocast(device_type=speech_hat_.device.type, enabled=False):
+            real_terms, fake_terms = self.discriminator_adv_loss.terms(p_hat, p)
+            real_loss = self.discriminator_adv_loss.reduce(real_terms)
+            fake_loss = self.discriminator_adv_loss.reduce(fake_terms)
+            loss = real_loss + fake_loss
+
+        stats = dict(
+            discriminator_loss=loss.item(),
+            discriminator_real_loss=real_loss.item(),
+            discriminator_fake_loss=fake_loss.item(),
+        )
+        stats.update(self._named_terms("discriminator_real_loss", real_terms))
+        stats.update(self._named_terms("discriminator_fake_loss", fake_terms))
+
+        loss, stats, weight = force_gatherable(
+            (loss, stats, text.size(0)), loss.device
+        )
+        return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 1}
