@@ -31,10 +31,10 @@ import os
 import pickle
 import tempfile
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -162,14 +162,39 @@ def _numpy_safe_globals() -> List[Any]:
     return allowed
 
 
-@contextmanager
-def _numpy_scalars_allowed() -> Iterator[None]:
-    with torch.serialization.safe_globals(_numpy_safe_globals()):
-        yield
+class InertObject:
+    """Stands in for a pickled object of any other class; runs none of its code.
+
+    With ``inert_objects=True``, :func:`read_checkpoint` maps every class or
+    function named in a checkpoint beyond tensors and containers (for example
+    GPT-SoVITS's ``HParams`` config stored next to the weights) to this class,
+    so the weights load while the foreign object is neither imported nor run.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        """Accept and drop whatever the pickle passes."""
+
+    def __setstate__(self, state: Any) -> None:
+        """Drop the pickled state."""
+
+
+def _safe_globals_for(path: Path, inert_objects: bool) -> List[Any]:
+    allowed = _numpy_safe_globals()
+    if inert_objects:
+        try:
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception as error:
+            raise CheckpointError(
+                f"cannot list the objects in {str(path)!r} for inert loading "
+                f"({type(error).__name__}: {error}); it must be a zip-format "
+                "PyTorch checkpoint"
+            ) from None
+        allowed += [(InertObject, name) for name in names]
+    return allowed
 
 
 @typechecked
-def read_checkpoint(path: PathLike) -> Any:
+def read_checkpoint(path: PathLike, *, inert_objects: bool = False) -> Any:
     """Load a checkpoint file without running any code stored in it.
 
     Uses ``torch.load(path, map_location="cpu", weights_only=True)``, which
@@ -178,14 +203,17 @@ def read_checkpoint(path: PathLike) -> Any:
 
     Args:
         path (Union[str, os.PathLike]): The checkpoint file.
+        inert_objects (bool): Read objects of other classes as
+            :class:`InertObject` placeholders instead of refusing the file.
+            Still nothing from the file is imported or run.
 
     Returns:
         Any: The loaded object.
 
     Raises:
         CheckpointError: If the file is missing, holds other pickled Python
-            objects (refused unexecuted), or is truncated or not a PyTorch
-            checkpoint.
+            objects (refused unexecuted, unless ``inert_objects``), or is
+            truncated or not a PyTorch checkpoint.
 
     """
     path = Path(path)
@@ -194,18 +222,22 @@ def read_checkpoint(path: PathLike) -> Any:
             f"checkpoint {str(path)!r} does not exist or is not a file"
         )
     try:
-        with _numpy_scalars_allowed(), warnings.catch_warnings():
+        allowed = _safe_globals_for(path, inert_objects)
+        with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
     except pickle.UnpicklingError as error:
         message = str(error)
         if "GLOBAL" in message or "Can only build" in message:
             raise CheckpointError(
                 f"refused to load {str(path)!r}: it holds pickled content that a "
                 f"weights-only load does not allow ({_unsafe_detail(message)}), "
-                "and nothing in it was run; re-save just the state dict "
-                "from a trusted copy, e.g. torch.save({'weight': "
-                "model.state_dict()}, path)"
+                "and nothing in it was run. If you trust it to be a checkpoint "
+                "(e.g. weights saved next to a GPT-SoVITS HParams config), "
+                "--inert_objects (inert_objects=True) reads such objects as inert "
+                "placeholders, still running none of their code"
             ) from None
         raise _unreadable(path, error) from None
     except Exception as error:
@@ -529,6 +561,7 @@ def load_reference_state_dict(
     discriminator_conf: Optional[Mapping[str, Any]] = None,
     *,
     format: str = "auto",
+    inert_objects: bool = False,
 ) -> Tuple[StateDict, TransferSummary]:
     """Read a GPT-SoVITS / so-vits-svc-5.0 discriminator checkpoint and verify it.
 
@@ -539,6 +572,8 @@ def load_reference_state_dict(
             arguments, e.g. ``{"version": "v2Pro"}`` for 7 periods.
         format (str): ``"auto"``, ``"gpt_sovits"`` or ``"sovits_svc"`` (see
             :func:`find_state_dict`).
+        inert_objects (bool): Read pickled objects of other classes as inert
+            placeholders instead of refusing the file (see :func:`read_checkpoint`).
 
     Returns:
         Tuple[Dict[str, Tensor], TransferSummary]: The state dict in the
@@ -549,7 +584,8 @@ def load_reference_state_dict(
         CheckpointError: If the file is unsafe, unreadable, or does not fit.
 
     """
-    found, entry = find_state_dict(read_checkpoint(src), format=format)
+    checkpoint = read_checkpoint(src, inert_objects=inert_objects)
+    found, entry = find_state_dict(checkpoint, format=format)
     state_dict, upcast, renamed = canonicalize(found)
     state_dict, aliased = _rename_aliases(state_dict, discriminator_type)
     renamed += aliased
@@ -584,6 +620,7 @@ def load_pretrained_discriminator(
     discriminator_conf: Optional[Mapping[str, Any]] = None,
     *,
     format: str = "auto",
+    inert_objects: bool = False,
 ) -> torch.nn.Module:
     """Build a discriminator holding the weights of a reference checkpoint.
 
@@ -592,6 +629,8 @@ def load_pretrained_discriminator(
         discriminator_type (str): ``sovits_mpd``, ``sovits_mrd`` or ``sovits_svc``.
         discriminator_conf (Optional[Mapping[str, Any]]): Constructor arguments.
         format (str): ``"auto"``, ``"gpt_sovits"`` or ``"sovits_svc"``.
+        inert_objects (bool): Read pickled objects of other classes as inert
+            placeholders instead of refusing the file (see :func:`read_checkpoint`).
 
     Returns:
         Module: The discriminator on the CPU, every parameter from ``src``.
@@ -601,7 +640,11 @@ def load_pretrained_discriminator(
 
     """
     state_dict, _ = load_reference_state_dict(
-        src, discriminator_type, discriminator_conf, format=format
+        src,
+        discriminator_type,
+        discriminator_conf,
+        format=format,
+        inert_objects=inert_objects,
     )
     discriminator = build_discriminator(
         discriminator_type, discriminator_conf, device="meta"
@@ -646,6 +689,7 @@ def import_discriminator(
     *,
     prefix: str = DEFAULT_PREFIX,
     format: str = "auto",
+    inert_objects: bool = False,
 ) -> TransferSummary:
     """Convert a reference discriminator checkpoint into an ESPnet state dict.
 
@@ -662,6 +706,8 @@ def import_discriminator(
         prefix (str): Key prefix of the discriminator in the ESPnet model;
             ``tts.discriminator.`` for GAN-TTS, ``svs.discriminator.`` for GAN-SVS.
         format (str): ``"auto"``, ``"gpt_sovits"`` or ``"sovits_svc"``.
+        inert_objects (bool): Read pickled objects of other classes as inert
+            placeholders instead of refusing the file (see :func:`read_checkpoint`).
 
     Returns:
         TransferSummary: What was written.
@@ -672,7 +718,11 @@ def import_discriminator(
     """
     _refuse_overwriting_source(src, dst)
     state_dict, summary = load_reference_state_dict(
-        src, discriminator_type, discriminator_conf, format=format
+        src,
+        discriminator_type,
+        discriminator_conf,
+        format=format,
+        inert_objects=inert_objects,
     )
     prefix = _normalize_prefix(prefix)
     _save({prefix + key: tensor for key, tensor in state_dict.items()}, dst)

@@ -23,6 +23,7 @@ from espnet_sovits_disc.bin import export_discriminator as export_cli
 from espnet_sovits_disc.bin import import_discriminator as import_cli
 from espnet_sovits_disc.pretrained import (
     CheckpointError,
+    InertObject,
     build_discriminator,
     discriminator_from_config,
     export_discriminator,
@@ -428,12 +429,43 @@ def test_unsafe_pickle_is_refused_and_never_run(writer, tmp_path):
     assert not marker.exists()
     assert not (tmp_path / "o.pth").exists()
 
+    if writer == "torch.save":
+        loaded = read_checkpoint(src, inert_objects=True)
+        assert isinstance(loaded["hook"], InertObject)
+        assert torch.equal(loaded["weight"]["x"], torch.zeros(1))
+    else:
+        with pytest.raises(CheckpointError, match="must be a zip-format"):
+            read_checkpoint(src, inert_objects=True)
+    assert not marker.exists()
+
     # The payload is live: an unrestricted load does create the marker.
     if writer == "torch.save":
         torch.load(src, weights_only=False)
     else:
         pickle.loads(src.read_bytes())
     assert marker.exists()
+
+
+class HParams:
+    """Like GPT-SoVITS's utils.HParams, which its saved weight files may carry."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+def test_weights_next_to_a_config_object_load_with_inert_objects(weights, tmp_path):
+    reference = weights("sovits_svc_mrd")
+    src = tmp_path / "s2D.pth"
+    half = {k: v.half() for k, v in reference.items()}
+    torch.save({"weight": half, "config": HParams(lr=1e-4), "info": "488k"}, src)
+    with pytest.raises(CheckpointError, match="--inert_objects"):
+        import_discriminator(src, tmp_path / "o.pth", "sovits_mrd")
+    summary = import_discriminator(
+        src, tmp_path / "o.pth", "sovits_mrd", inert_objects=True
+    )
+    assert summary.entry == "weight" and summary.upcast == len(reference)
+    imported = strip_prefix(torch.load(tmp_path / "o.pth", weights_only=True))
+    assert all(torch.equal(imported[k], v.float()) for k, v in half.items())
 
 
 def test_truncated_and_non_checkpoint_files_get_a_clear_error(checkpoints, tmp_path):

@@ -5,7 +5,7 @@ Usage::
     python -m espnet_sovits_disc.bin.import_discriminator \\
         --src s2D2333k.pth --dst exp/pretrained/s2D2333k.espnet.pth \\
         --discriminator_type sovits_mpd [--discriminator_conf '{"version": "v2"}'] \\
-        [--prefix tts.discriminator.] [--format auto]
+        [--prefix tts.discriminator.] [--format auto] [--inert_objects]
 
 or, taking the discriminator from the training configuration::
 
@@ -71,6 +71,13 @@ def get_parser() -> argparse.ArgumentParser:
         help="where the state dict is in --src: gpt_sovits ('weight', 'model' "
         "or bare), sovits_svc ('model_d'), auto (any of them)",
     )
+    parser.add_argument(
+        "--inert_objects",
+        action="store_true",
+        help="read pickled objects other than tensors and containers (e.g. a "
+        "GPT-SoVITS HParams config next to the weights) as inert placeholders "
+        "instead of refusing the file; their code is still never run",
+    )
     return parser
 
 
@@ -90,6 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             conf,
             prefix=args.prefix,
             format=args.format,
+            inert_objects=args.inert_objects,
         )
     except (CheckpointError, OSError) as error:
         print(f"import_discriminator: error: {error}", file=sys.stderr)
