@@ -1,0 +1,1 @@
+"""ESPnet tasks with the plugin registered."""

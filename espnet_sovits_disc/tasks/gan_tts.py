@@ -1,0 +1,130 @@
+"""ESPnet's GAN-TTS task with the plugin registered and a discriminator switch.
+
+Adds two top-level options (also accepted as keys of the ``--config`` YAML):
+
+- ``--discriminator_type NAME`` sets ``tts_conf.discriminator_type``. When it
+  changes the type the model would otherwise use, the discriminator
+  parameters are reset to the new type's defaults (``{}``), since the old
+  type's parameters rarely fit the new one.
+- ``--discriminator_conf`` (a dict, or ``key=value`` like ``--tts_conf``)
+  replaces ``tts_conf.discriminator_params``.
+
+Both are applied to ``args.tts_conf`` when the model is built, so the saved
+``config.yaml`` holds the discriminator actually trained and ESPnet's
+inference tools rebuild the same model. Importing this module registers the
+plugin in ESPnet, so processes spawned by ESPnet's multi-GPU launcher (which
+import this module to unpickle the task) register too.
+"""
+
+import argparse
+import inspect
+from typing import Any, Dict, Optional
+
+from espnet2.tasks import gan_tts as espnet_gan_tts
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str_or_none
+
+from espnet_sovits_disc.registry import discriminator_tables, register
+
+register()
+
+
+def model_default(tts_class: type, name: str) -> Any:
+    """Return the default of ``name`` in ``tts_class.__init__``, or ``None``."""
+    parameter = inspect.signature(tts_class.__init__).parameters.get(name)
+    return None if parameter is None else parameter.default
+
+
+def check_discriminator_type(name: str) -> None:
+    """Raise ``ValueError`` naming the available discriminators if ``name`` is
+    not one of them."""
+    table = discriminator_tables()[0]
+    if name not in table:
+        raise ValueError(
+            f"unknown discriminator_type {name!r}; available: "
+            f"{', '.join(sorted(table))}"
+        )
+
+
+def apply_discriminator_options(
+    tts_class: type,
+    tts_conf: Dict[str, Any],
+    discriminator_type: Optional[str],
+    discriminator_conf: Optional[Dict[str, Any]],
+) -> Dict[str, Any]:
+    """Return ``tts_conf`` with the discriminator options applied.
+
+    Args:
+        tts_class (type): The TTS model class (e.g. ESPnet's ``VITS``).
+        tts_conf (Dict[str, Any]): Its keyword arguments (``--tts_conf``).
+        discriminator_type (Optional[str]): ``--discriminator_type``.
+        discriminator_conf (Optional[Dict[str, Any]]): ``--discriminator_conf``.
+
+    Returns:
+        Dict[str, Any]: A new ``tts_conf``.
+
+    Raises:
+        ValueError: If a discriminator type is unknown (the message lists the
+            available ones) or the model has no discriminator.
+
+    """
+    tts_conf = dict(tts_conf)
+    if discriminator_type is None and discriminator_conf is None:
+        if "discriminator_type" in tts_conf:
+            check_discriminator_type(tts_conf["discriminator_type"])
+        return tts_conf
+    current = tts_conf.get(
+        "discriminator_type", model_default(tts_class, "discriminator_type")
+    )
+    if current is None:
+        raise ValueError(
+            f"tts {tts_class.__name__} has no discriminator: drop "
+            "--discriminator_type and --discriminator_conf"
+        )
+    if discriminator_type is not None:
+        check_discriminator_type(discriminator_type)
+        tts_conf["discriminator_type"] = discriminator_type
+        if discriminator_type != current:
+            tts_conf["discriminator_params"] = {}
+    if discriminator_conf is not None:
+        tts_conf["discriminator_params"] = dict(discriminator_conf)
+    check_discriminator_type(tts_conf.get("discriminator_type", current))
+    return tts_conf
+
+
+class GANTTSTask(espnet_gan_tts.GANTTSTask):
+    """ESPnet's GAN-TTS task plus ``--discriminator_type``/``--discriminator_conf``."""
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        """Add ESPnet's GAN-TTS arguments and the discriminator switch."""
+        super().add_task_arguments(parser)
+        group = parser.add_argument_group(
+            description="Discriminator selection (espnet_sovits_disc)"
+        )
+        group.add_argument(
+            "--discriminator_type",
+            type=str_or_none,
+            default=None,
+            help="Discriminator of the GAN-TTS model, e.g. sovits_mpd, "
+            "sovits_mrd, sovits_svc or an ESPnet one; overrides "
+            "tts_conf.discriminator_type. A different type than the model's "
+            "resets the discriminator parameters to the type's defaults.",
+        )
+        group.add_argument(
+            "--discriminator_conf",
+            action=NestedDictAction,
+            default=None,
+            help="Discriminator parameters; replace tts_conf.discriminator_params.",
+        )
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace):
+        """Apply the discriminator options to ``args.tts_conf``, then build."""
+        args.tts_conf = apply_discriminator_options(
+            espnet_gan_tts.tts_choices.get_class(args.tts),
+            args.tts_conf,
+            getattr(args, "discriminator_type", None),
+            getattr(args, "discriminator_conf", None),
+        )
+        return super().build_model(args)
