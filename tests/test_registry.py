@@ -1,0 +1,116 @@
+"""Registration into ESPnet 202511: every discriminator table, both model
+choices, idempotence, import-time registration, and the stock task building
+``tts: vits`` with ``discriminator_type: sovits_mpd``."""
+
+import subprocess
+import sys
+
+import pytest
+from espnet2.tasks import gan_tts, tts
+
+import espnet_sovits_disc
+from espnet_sovits_disc.discriminators import (
+    SoVITSMultiPeriodDiscriminator,
+    SoVITSMultiResolutionDiscriminator,
+    SoVITSSVCDiscriminator,
+)
+from espnet_sovits_disc.model import SoVITS
+from espnet_sovits_disc.registry import (
+    DISCRIMINATOR_TABLES,
+    discriminator_tables,
+    get_discriminator_class,
+    register,
+)
+from tiny_corpus import tiny_train_config, write_config
+
+EXPECTED = {
+    "sovits_mpd": SoVITSMultiPeriodDiscriminator,
+    "sovits_mrd": SoVITSMultiResolutionDiscriminator,
+    "sovits_svc": SoVITSSVCDiscriminator,
+}
+
+
+def test_discriminators_in_every_espnet_table():
+    espnet_sovits_disc.register()
+    assert DISCRIMINATOR_TABLES == (
+        "espnet2.gan_tts.vits.vits",
+        "espnet2.gan_tts.jets.jets",
+        "espnet2.gan_tts.joint.joint_text2wav",
+        "espnet2.gan_svs.vits.vits",
+        "espnet2.gan_svs.joint.joint_score2wav",
+    )
+    for module, table in zip(DISCRIMINATOR_TABLES, discriminator_tables()):
+        for name, cls in EXPECTED.items():
+            assert table[name] is cls, (module, name)
+        assert "hifigan_multi_scale_multi_period_discriminator" in table
+
+
+def test_sovits_model_in_both_task_choices():
+    register()
+    for choices in (gan_tts.tts_choices, tts.tts_choices):
+        assert choices.get_class("sovits") is SoVITS
+        assert "sovits" in choices.choices()
+        assert choices.get_class("vits").__name__ == "VITS"
+    parser = gan_tts.GANTTSTask.get_parser()
+    assert "sovits" in next(a for a in parser._actions if a.dest == "tts").choices
+
+
+def test_register_is_idempotent():
+    register()
+    tables = discriminator_tables() + [
+        gan_tts.tts_choices.classes,
+        tts.tts_choices.classes,
+    ]
+    before = [dict(t) for t in tables]
+    register()
+    espnet_sovits_disc.register()
+    assert [dict(t) for t in tables] == before
+
+
+def test_unknown_discriminator_lists_available_names():
+    with pytest.raises(ValueError, match="unknown discriminator_type 'sovits_xx'") as e:
+        get_discriminator_class("sovits_xx")
+    for name in EXPECTED:
+        assert name in str(e.value)
+
+
+def test_importing_entry_modules_registers_in_a_fresh_process():
+    code = (
+        "import importlib, sys\n"
+        "from espnet2.gan_tts.vits import vits\n"
+        "assert 'sovits_mpd' not in vits.AVAILABLE_DISCRIMINATORS\n"
+        "importlib.import_module(sys.argv[1])\n"
+        "from espnet2.tasks import gan_tts, tts\n"
+        "from espnet_sovits_disc.registry import discriminator_tables\n"
+        "assert all('sovits_svc' in t for t in discriminator_tables())\n"
+        "assert 'sovits' in gan_tts.tts_choices.classes\n"
+        "assert 'sovits' in tts.tts_choices.classes\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "espnet_sovits_disc.bin.gan_tts_train"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_stock_task_builds_vits_with_sovits_mpd(tmp_path):
+    """``tts: vits`` + ``discriminator_type: sovits_mpd`` in a stock config."""
+    register()
+    token_list = tmp_path / "tokens.txt"
+    token_list.write_text("\n".join(["<blank>", "<unk>", "a", "b", "<sos/eos>"]) + "\n")
+    config = write_config(
+        tmp_path / "train.yaml",
+        tiny_train_config(
+            "vits", discriminator_type="sovits_mpd", discriminator_params={}
+        ),
+    )
+    args = gan_tts.GANTTSTask.get_parser().parse_args(
+        ["--config", str(config), "--token_list", str(token_list)]
+    )
+    model = gan_tts.GANTTSTask.build_model(args)
+    discriminator = model.tts.discriminator
+    assert type(model.tts).__name__ == "VITS"
+    assert isinstance(discriminator, SoVITSMultiPeriodDiscriminator)
+    assert discriminator.sub_discriminator_names == ["s", "p2", "p3", "p5", "p7", "p11"]
+    assert sum(p.numel() for p in discriminator.parameters()) == 46_747_132
