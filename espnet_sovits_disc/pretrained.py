@@ -2,7 +2,9 @@
 
 Reading is always ``torch.load(..., weights_only=True)``: a file that holds
 pickled Python objects other than tensors, containers and numbers is refused
-and nothing in it runs. Every import and export checks coverage both ways:
+and nothing in it runs (on request, ``inert_objects=True``, such objects are
+read as inert placeholders instead, still without importing or running any
+of their code). Every import and export checks coverage both ways:
 each parameter of the target discriminator must come from the checkpoint, and
 each checkpoint tensor must land in the discriminator with its shape;
 otherwise a :class:`CheckpointError` names the missing, extra or mis-shaped
@@ -17,8 +19,13 @@ Checkpoint layouts read here:
   "iteration", "optimizer", "learning_rate"}``.
 * so-vits-svc-5.0 training checkpoints ``<name>_<epoch>.pt``: ``{"model_g",
   "model_d", "optim_g", "optim_d", "step", "epoch", "hp_str"}``; the
-  discriminator is ``model_d``.
+  discriminator is ``model_d`` (keys ``MRD.``, ``MPD.``, ``MSD.``; the later
+  whisper-vits-svc names ``MSD`` ``DIS``, also accepted).
 * A bare state dict.
+
+Export writes ``{"weight": state_dict}`` (GPT-SoVITS, for ``sovits_mpd``) or
+``{"model_d": state_dict}`` (so-vits-svc-5.0, for ``sovits_svc``), keys in the
+reference order with the old weight-norm names.
 
 Weight-norm parameters may use the old names (``weight_g``, ``weight_v``) or
 the newer ``parametrizations.weight.original0`` / ``original1``; a

@@ -4,8 +4,12 @@ Usage::
 
     python -m espnet_sovits_disc.bin.export_discriminator \\
         --src exp/tts_train/valid.total_count.best.pth --dst s2D_espnet.pth \\
-        --format gpt_sovits [--discriminator_type sovits_mpd] \\
-        [--discriminator_conf '{"version": "v2Pro"}'] [--prefix tts.discriminator.]
+        --format gpt_sovits [--prefix tts.discriminator.] \\
+        [--discriminator_type sovits_mpd [--discriminator_conf '{"version": "v2"}']
+         | --config exp/<tag>/config.yaml]
+
+Without ``--discriminator_type`` or ``--config`` the discriminator is inferred
+from the tensors when they match a published layout.
 
 ``--src`` is an ESPnet model file or training ``checkpoint.pth``.
 ``gpt_sovits`` writes ``{"weight": state_dict}`` (use as GPT-SoVITS
