@@ -1,0 +1,110 @@
+"""Multi-process training: DistributedDataParallel with 2 gloo processes on CPU.
+
+What runs where (ESPnet 202511):
+
+* ESPnet's own launcher (``--multiprocessing_distributed true``) spawns one
+  process per GPU and asserts ``ngpu > 1``; with ``--ngpu 0`` it silently
+  trains in a single process. CPU/gloo multi-process training is possible
+  with an external launcher: start one process per rank with
+  ``--ngpu 0 --multiprocessing_distributed false --dist_backend gloo
+  --dist_world_size 2 --dist_rank <r> --dist_master_addr 127.0.0.1
+  --dist_master_port <port>``; the trainer then wraps the model in DDP
+  without device ids. ``test_plugin_trainer_two_gloo_ranks`` runs the plugin's
+  entry point that way.
+* GAN turns leave the generator without gradients in the discriminator turn,
+  so DDP needs ``find_unused_parameters=True`` (ESPnet:
+  ``--unused_parameters true``); without it the second turn fails with
+  DDP's "Expected to have finished reduction in the prior iteration" error.
+"""
+
+import pytest
+import torch
+
+import ddp_helpers
+from ddp_helpers import SMALL_DISCRIMINATORS
+
+NAMES = list(SMALL_DISCRIMINATORS)
+
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available()
+    or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with the gloo backend is not available",
+)
+
+
+@pytest.fixture(scope="module")
+def ddp_results(tmp_path_factory):
+    """Both turns, 2 iterations, 2 gloo ranks, for each discriminator."""
+    out_dir = tmp_path_factory.mktemp("ddp_gan_pair")
+    ddp_helpers.spawn(ddp_helpers.gan_pair_worker, NAMES, str(out_dir))
+    return [
+        torch.load(out_dir / f"rank{r}.pt", weights_only=True)
+        for r in range(ddp_helpers.WORLD_SIZE)
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_both_turns_run_and_ranks_stay_identical(ddp_results, name):
+    rank0, rank1 = (results[name] for results in ddp_results)
+    assert not isinstance(rank0, str), rank0
+    assert not isinstance(rank1, str), rank1
+    assert [r["turn"] for r in rank0] == list(ddp_helpers.TURNS) * 2
+    for record0, record1 in zip(rank0, rank1):
+        for part in ("params", "grads"):
+            assert record0[part].keys() == record1[part].keys()
+            for key in record0[part]:
+                assert torch.equal(record0[part][key], record1[part][key]), key
+    discriminator_turn, generator_turn = rank0[0]["grads"], rank0[1]["grads"]
+    assert all(k.startswith("discriminator.") for k in discriminator_turn)
+    discriminator = ddp_helpers.build_gan_pair(name).discriminator
+    assert len(discriminator_turn) == len(list(discriminator.parameters()))
+    assert "generator.weight" in generator_turn
+    initial, last = rank0[0]["params"], rank0[-1]["params"]
+    assert all(torch.isfinite(p).all() for p in last.values())
+    assert all(not torch.equal(last[k], initial[k]) for k in last), "no update"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_equal_single_process_on_whole_batch(ddp_results, name):
+    """At every turn, from the parameters the ranks held: DDP's gradients are
+    bit for bit the mean of each half batch's gradients, and equal one
+    process's gradients on the whole batch at float32 rounding level
+    (relative to the turn's gradient norm: summation order differs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the ranks' setting: same summation order
+    try:
+        check_against_single_process(ddp_results[0][name], name)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def check_against_single_process(records, name):
+    for record in records:
+        params, turn, ddp = record["params"], record["turn"], record["grads"]
+        half = ddp_helpers.BATCH // ddp_helpers.WORLD_SIZE
+        halves = [
+            ddp_helpers.turn_gradients(
+                name, params, turn, slice(r * half, (r + 1) * half)
+            )
+            for r in range(ddp_helpers.WORLD_SIZE)
+        ]
+        whole = ddp_helpers.turn_gradients(name, params, turn)
+        assert ddp.keys() == whole.keys()
+        norm = torch.sqrt(sum(g.square().sum() for g in whole.values())).item()
+        assert norm > 0
+        for key, expected in whole.items():
+            assert torch.equal(ddp[key], halves[0][key] / 2 + halves[1][key] / 2), key
+            error = (ddp[key] - expected).norm().item()
+            assert error <= 1e-5 * norm, (turn, key, error, norm)
+
+
+def test_without_find_unused_parameters_the_generator_turn_fails_clearly(
+    ddp_results,
+):
+    """The discriminator turn does not reach the generator's parameters: DDP
+    without ``find_unused_parameters`` refuses the next turn on every rank."""
+    for results in ddp_results:
+        outcome = results[f"{NAMES[0]}:strict"]
+        assert isinstance(outcome, str), "DDP accepted the unused parameters"
+        assert "Expected to have finished reduction in the prior iteration" in outcome
+        assert "find_unused_parameters=True" in outcome
