@@ -539,12 +539,23 @@ def verify_coverage(
             "in the checkpoint but not in the discriminator: "
             + _group(extra, prefixes, totals)
         )
+    by_owner: Dict[str, List[str]] = {}
     for key in mismatched:
-        problems.append(
-            f"shape mismatch in {_owner(key, target_prefixes)}: {key!r} is "
-            f"{list(state_dict[key].shape)} in the checkpoint but "
-            f"{list(target[key])} in the discriminator"
+        by_owner.setdefault(_owner(key, target_prefixes), []).append(key)
+    totals = _totals(list(target), target_prefixes)
+    for owner, keys in by_owner.items():
+        first = keys[0]
+        shapes = (
+            f"{first!r} is {list(state_dict[first].shape)} in the checkpoint but "
+            f"{list(target[first])} in the discriminator"
         )
+        if len(keys) == 1:
+            problems.append(f"shape mismatch in {owner}: {shapes}")
+        else:
+            problems.append(
+                f"shape mismatch in {owner} ({len(keys)} of {totals[owner]} "
+                f"tensors, e.g. {shapes})"
+            )
     if match:
         hint = (
             f"the checkpoint matches discriminator_type={match[0]!r} with "

@@ -31,6 +31,7 @@ from espnet_sovits_disc.pretrained import (
     load_pretrained_discriminator,
     parse_discriminator_conf,
     read_checkpoint,
+    verify_coverage,
 )
 from golden import (
     CASES,
@@ -396,6 +397,26 @@ def test_wrong_shape_and_partial_coverage_are_named(weights, tmp_path):
         "[32, 32, 3, 8] in the checkpoint but [32, 32, 3, 9] in the discriminator"
     ) in message
     assert not (tmp_path / "o.pth").exists()
+
+
+def test_wrong_discriminator_type_is_summarized_with_a_hint(weights):
+    """An MRD checkpoint offered to the MPD: grouped problems, and what fits."""
+    target = build_discriminator("sovits_mpd", device="meta")
+    with pytest.raises(CheckpointError) as error:
+        verify_coverage(
+            target, weights("sovits_svc_mrd"), discriminator_type="sovits_mpd"
+        )
+    message = str(error.value)
+    assert "missing from the checkpoint: s (3 of 21 tensors: " in message
+    assert ", p7, p11;" in message
+    assert (
+        "shape mismatch in s (17 of 21 tensors, e.g. 'discriminators.0.convs.0.bias'"
+        " is [32] in the checkpoint but [16] in the discriminator)"
+    ) in message
+    assert message.count("shape mismatch in") == 4
+    assert "matches discriminator_type='sovits_mrd' with discriminator_conf={}" in (
+        message
+    )
 
 
 class CreatesMarkerWhenUnpickled:
