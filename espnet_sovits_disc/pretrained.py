@@ -36,7 +36,6 @@ and bfloat16 tensors are upcast to float32.
 import json
 import os
 import pickle
-import tempfile
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -686,15 +685,12 @@ def _save(obj: Any, dst: PathLike) -> None:
     """Write atomically: a partly written file never takes ``dst``'s name."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(
-        dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp"
-    )
-    os.close(handle)
+    tmp = dst.parent / f".{dst.name}.{os.getpid()}.tmp"
     try:
         torch.save(obj, tmp)
         os.replace(tmp, dst)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

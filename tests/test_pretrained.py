@@ -288,6 +288,7 @@ def test_round_trip_is_identity(case, fmt, entry, checkpoints, weights, tmp_path
         assert torch.equal(written[entry][key], value), key
 
     import_discriminator(exported, second, name, params)
+    assert not list(tmp_path.glob(".*.tmp"))
     a = torch.load(first, weights_only=True)
     b = torch.load(second, weights_only=True)
     assert list(a) == list(b)
