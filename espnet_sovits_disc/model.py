@@ -28,7 +28,6 @@ from espnet_sovits_disc.losses import (
 from espnet_sovits_disc.registry import register
 
 GPT_SOVITS_MEL_LOSS_PARAMS: Dict[str, Any] = {
-    "fs": 32000,
     "n_fft": 2048,
     "hop_length": 640,
     "win_length": 2048,
@@ -107,8 +106,9 @@ class SoVITS(VITS):
             feat_match_loss_params (Dict[str, Any]): Parameters of
                 ``SoVITSFeatureLoss``.
             mel_loss_params (Dict[str, Any]): Parameters of ``SoVITSMelLoss``;
-                the default is GPT-SoVITS's s2.json (32 kHz, n_fft 2048, hop
-                640, 128 mels): set ``fs`` to your data's sampling rate.
+                the default is GPT-SoVITS's s2.json (n_fft 2048, hop 640, win
+                2048, 128 mels). ``fs`` defaults to ``sampling_rate`` and must
+                equal it.
             lambda_adv (float): Weight of the adversarial loss.
             lambda_mel (float): Weight of the mel loss.
             lambda_feat_match (float): Weight of the feature matching loss.
@@ -121,6 +121,13 @@ class SoVITS(VITS):
 
         """
         register()
+        mel_loss_params = {"fs": sampling_rate, **mel_loss_params}
+        if mel_loss_params["fs"] != sampling_rate:
+            raise ValueError(
+                f"mel_loss_params.fs={mel_loss_params['fs']} differs from "
+                f"sampling_rate={sampling_rate}: set both to the sampling rate "
+                "of the training data"
+            )
         if generator_params is None:
             generator_params = vits_default("generator_params")
         super().__init__(

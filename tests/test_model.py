@@ -40,6 +40,7 @@ def tiny_sovits(**kwargs) -> SoVITS:
     return SoVITS(
         idim=12,
         odim=ODIM,
+        sampling_rate=TINY_MEL_LOSS_PARAMS["fs"],
         generator_params=copy.deepcopy(TINY_GENERATOR_PARAMS),
         mel_loss_params=dict(TINY_MEL_LOSS_PARAMS),
         **kwargs,
@@ -99,8 +100,8 @@ def test_defaults_are_gpt_sovits():
         defaults["lambda_kl"],
         defaults["lambda_dur"],
     ) == (1.0, 2.0, 45.0, 1.0, 1.0)
+    assert defaults["sampling_rate"] == 32000
     assert defaults["mel_loss_params"] == {
-        "fs": 32000,
         "n_fft": 2048,
         "hop_length": 640,
         "win_length": 2048,
@@ -261,6 +262,21 @@ def test_eval_mode_keeps_nothing_and_reports_the_same_stats(model):
     assert {f"discriminator_fake_loss_{n}" for n in NAMES} <= set(out_d["stats"])
     assert {f"generator_adv_loss_{n}" for n in NAMES} <= set(out_g["stats"])
     assert all(np.isfinite(v.item()) for v in out_g["stats"].values())
+
+
+def test_mel_loss_takes_the_sampling_rate():
+    mel_params = {k: v for k, v in TINY_MEL_LOSS_PARAMS.items() if k != "fs"}
+    model = SoVITS(
+        idim=12,
+        odim=ODIM,
+        sampling_rate=22050,
+        generator_params=copy.deepcopy(TINY_GENERATOR_PARAMS),
+        discriminator_type="hifigan_period_discriminator",
+        mel_loss_params=mel_params,
+    )
+    assert model.mel_loss.mel.fs == 22050
+    with pytest.raises(ValueError, match="mel_loss_params.fs=16000 differs from sampling_rate=22050"):
+        SoVITS(idim=12, odim=ODIM, sampling_rate=22050, mel_loss_params=TINY_MEL_LOSS_PARAMS)
 
 
 def test_averaged_losses_and_unnamed_discriminator():
