@@ -435,9 +435,9 @@ class SoVITSMultiResolutionSTFTLoss(torch.nn.Module):
             for n_fft, hop_length, win_length in self.resolutions:
                 mag_hat = self._magnitude(y_hat, n_fft, hop_length, win_length)
                 mag = self._magnitude(y, n_fft, hop_length, win_length)
-                sc_loss = sc_loss + torch.linalg.norm(mag - mag_hat) / torch.linalg.norm(
-                    mag
-                )
+                sc_loss = sc_loss + torch.linalg.norm(
+                    mag - mag_hat
+                ) / torch.linalg.norm(mag)
                 mag_loss = mag_loss + F.l1_loss(torch.log(mag_hat), torch.log(mag))
         count = len(self.resolutions)
         return sc_loss / count, mag_loss / count

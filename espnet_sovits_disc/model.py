@@ -297,9 +297,7 @@ class SoVITS(VITS):
                 pmos = self.predictor(speech_hat_.squeeze(1), self.fs).mean()
             stats["generator_predicted_mos"] = pmos.item()
 
-        loss, stats, weight = force_gatherable(
-            (loss, stats, text.size(0)), loss.device
-        )
+        loss, stats, weight = force_gatherable((loss, stats, text.size(0)), loss.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 0}
 
     def _forward_discrminator(
@@ -361,7 +359,5 @@ class SoVITS(VITS):
         stats.update(self._named_terms("discriminator_real_loss", real_terms))
         stats.update(self._named_terms("discriminator_fake_loss", fake_terms))
 
-        loss, stats, weight = force_gatherable(
-            (loss, stats, text.size(0)), loss.device
-        )
+        loss, stats, weight = force_gatherable((loss, stats, text.size(0)), loss.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 1}

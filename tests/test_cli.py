@@ -62,13 +62,19 @@ def stats(corpus, vits_config):
     run_module(
         "espnet_sovits_disc.run",
         [
-            "-m", "espnet2.bin.gan_tts_train",
-            "--collect_stats", "true",
-            "--config", str(vits_config),
+            "-m",
+            "espnet2.bin.gan_tts_train",
+            "--collect_stats",
+            "true",
+            "--config",
+            str(vits_config),
             *data_args(corpus),
-            "--train_shape_file", str(corpus.train_dir / "wav.scp"),
-            "--valid_shape_file", str(corpus.valid_dir / "wav.scp"),
-            "--output_dir", str(output_dir),
+            "--train_shape_file",
+            str(corpus.train_dir / "wav.scp"),
+            "--valid_shape_file",
+            str(corpus.valid_dir / "wav.scp"),
+            "--output_dir",
+            str(output_dir),
         ],
     )
     return output_dir
@@ -79,7 +85,8 @@ def vits_exp(corpus, vits_config, stats):
     exp = corpus.root / "exp_vits"
     run_module(
         TRAIN,
-        train_args(corpus, vits_config, stats, exp) + ["--discriminator_type", "sovits_mpd"],
+        train_args(corpus, vits_config, stats, exp)
+        + ["--discriminator_type", "sovits_mpd"],
     )
     return exp
 
@@ -91,7 +98,9 @@ def sovits_args(corpus, stats, exp):
         discriminator_conf={"periods": [2]},
         generator_first=True,
     )
-    return train_args(corpus, write_config(corpus.root / "sovits.yaml", config), stats, exp)
+    return train_args(
+        corpus, write_config(corpus.root / "sovits.yaml", config), stats, exp
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +114,8 @@ def sovits_exp(corpus, stats):
 def resumed_sovits_exp(corpus, stats, sovits_exp):
     exp, _ = sovits_exp
     run_module(
-        TRAIN, sovits_args(corpus, stats, exp) + ["--max_epoch", "2", "--resume", "true"]
+        TRAIN,
+        sovits_args(corpus, stats, exp) + ["--max_epoch", "2", "--resume", "true"],
     )
     return exp
 
@@ -128,7 +138,9 @@ def test_collect_stats_through_the_recipe_wrapper(corpus, stats):
         assert len(shapes) == count
         texts = dict(
             line.split(" ", 1)
-            for line in (getattr(corpus, f"{split}_dir") / "text").read_text().splitlines()
+            for line in (getattr(corpus, f"{split}_dir") / "text")
+            .read_text()
+            .splitlines()
         )
         for utt_id, text in texts.items():
             assert int(shapes[utt_id]) == int(corpus.fs * (0.5 + 0.03 * len(text)))
@@ -207,7 +219,9 @@ def test_synthesize_with_text2speech(which, request):
 
     _, again = synthesize(exp, model_file, seed=1, **quiet)
     assert torch.equal(again["wav"], wav)
-    _, noisy = synthesize(exp, model_file, seed=1, noise_scale=0.667, noise_scale_dur=0.8)
+    _, noisy = synthesize(
+        exp, model_file, seed=1, noise_scale=0.667, noise_scale_dur=0.8
+    )
     assert not (noisy["wav"].shape == wav.shape and torch.equal(noisy["wav"], wav))
 
 
@@ -217,8 +231,10 @@ class _NoDiscriminator:
 
 
 def test_discriminator_type_resets_parameters_only_on_a_switch():
-    hifigan = {"discriminator_type": "hifigan_multi_period_discriminator",
-               "discriminator_params": {"periods": [2, 3]}}
+    hifigan = {
+        "discriminator_type": "hifigan_multi_period_discriminator",
+        "discriminator_params": {"periods": [2, 3]},
+    }
     switched = apply_discriminator_options(VITS, hifigan, "sovits_mpd", None)
     assert switched == {"discriminator_type": "sovits_mpd", "discriminator_params": {}}
     assert hifigan["discriminator_type"] == "hifigan_multi_period_discriminator"
@@ -226,22 +242,35 @@ def test_discriminator_type_resets_parameters_only_on_a_switch():
         VITS, hifigan, "hifigan_multi_period_discriminator", None
     )
     assert same == hifigan
-    configured = apply_discriminator_options(VITS, hifigan, "sovits_mpd", {"version": "v2Pro"})
+    configured = apply_discriminator_options(
+        VITS, hifigan, "sovits_mpd", {"version": "v2Pro"}
+    )
     assert configured["discriminator_params"] == {"version": "v2Pro"}
     only_conf = apply_discriminator_options(VITS, hifigan, None, {"periods": [5]})
-    assert only_conf == {"discriminator_type": "hifigan_multi_period_discriminator",
-                         "discriminator_params": {"periods": [5]}}
+    assert only_conf == {
+        "discriminator_type": "hifigan_multi_period_discriminator",
+        "discriminator_params": {"periods": [5]},
+    }
     # The model's default type counts when tts_conf names none.
-    assert apply_discriminator_options(SoVITS, {"discriminator_params": {"periods": [2]}},
-                                       "sovits_mpd", None)["discriminator_params"] == {"periods": [2]}
-    assert apply_discriminator_options(VITS, {"discriminator_params": {"x": 1}},
-                                       "sovits_mpd", None)["discriminator_params"] == {}
+    assert apply_discriminator_options(
+        SoVITS, {"discriminator_params": {"periods": [2]}}, "sovits_mpd", None
+    )["discriminator_params"] == {"periods": [2]}
+    assert (
+        apply_discriminator_options(
+            VITS, {"discriminator_params": {"x": 1}}, "sovits_mpd", None
+        )["discriminator_params"]
+        == {}
+    )
 
 
 def test_unknown_discriminator_and_missing_discriminator_errors():
-    with pytest.raises(ValueError, match="unknown discriminator_type 'mpd'.*sovits_mpd"):
+    with pytest.raises(
+        ValueError, match="unknown discriminator_type 'mpd'.*sovits_mpd"
+    ):
         apply_discriminator_options(VITS, {}, "mpd", None)
-    with pytest.raises(ValueError, match="unknown discriminator_type 'bogus'.*sovits_svc"):
+    with pytest.raises(
+        ValueError, match="unknown discriminator_type 'bogus'.*sovits_svc"
+    ):
         apply_discriminator_options(VITS, {"discriminator_type": "bogus"}, None, None)
     with pytest.raises(ValueError, match="has no discriminator"):
         apply_discriminator_options(_NoDiscriminator, {}, "sovits_mpd", None)
@@ -251,20 +280,26 @@ def test_yaml_keys_accepted_by_plugin_task_only(tmp_path, capsys):
     token_list = tmp_path / "tokens.txt"
     token_list.write_text("<blank>\n<unk>\na\n<sos/eos>\n")
     config = tiny_train_config("vits")
-    config.update(discriminator_type="sovits_mrd", discriminator_conf={"lrelu_slope": 0.1})
+    config.update(
+        discriminator_type="sovits_mrd", discriminator_conf={"lrelu_slope": 0.1}
+    )
     path = write_config(tmp_path / "train.yaml", config)
     cmd = ["--config", str(path), "--token_list", str(token_list)]
     with pytest.raises(SystemExit):
         espnet_gan_tts.GANTTSTask.get_parser().parse_args(cmd)
     assert "unrecognized arguments: discriminator_type" in capsys.readouterr().err
-    args = GANTTSTask.get_parser().parse_args(cmd + ["--discriminator_conf", "lrelu_slope=0.3"])
+    args = GANTTSTask.get_parser().parse_args(
+        cmd + ["--discriminator_conf", "lrelu_slope=0.3"]
+    )
     assert args.discriminator_conf == {"lrelu_slope": 0.3}
     model = GANTTSTask.build_model(args)
     assert [d.lrelu_slope for d in model.tts.discriminator.discriminators] == [0.3] * 4
     assert args.tts_conf["discriminator_params"] == {"lrelu_slope": 0.3}
 
     bad = GANTTSTask.get_parser().parse_args(cmd + ["--discriminator_type", "sovits"])
-    with pytest.raises(ValueError, match="available: .*sovits_mpd, sovits_mrd, sovits_svc"):
+    with pytest.raises(
+        ValueError, match="available: .*sovits_mpd, sovits_mrd, sovits_svc"
+    ):
         GANTTSTask.build_model(bad)
 
 
@@ -275,7 +310,8 @@ def test_run_wrapper_script_and_code_forms(tmp_path, monkeypatch):
     script.write_text(
         "import sys\n"
         "from espnet2.gan_tts.jets.jets import AVAILABLE_DISCRIMINATORS as D\n"
-        "open(sys.argv[1], 'w').write(' '.join(sys.argv[2:]) + ' ' + str('sovits_svc' in D))\n"
+        "words = sys.argv[2:] + [str('sovits_svc' in D)]\n"
+        "open(sys.argv[1], 'w').write(' '.join(words))\n"
     )
     run_main([str(script), str(out), "a", "b"])
     assert out.read_text() == "a b True"

@@ -60,7 +60,9 @@ def test_generator_loss_equals_golden(case_outputs):
     case, outs_fake, _ = case_outputs
     expected = golden_json()["cases"][case]["losses"]
     loss = SoVITSGeneratorLoss()
-    assert_close_array(values(loss.terms(outs_fake)), expected["generator_losses"], case)
+    assert_close_array(
+        values(loss.terms(outs_fake)), expected["generator_losses"], case
+    )
     assert_close_array(loss(outs_fake).item(), expected["generator_loss"], case)
     assert loss(outs_fake).dtype == torch.float32
 
@@ -81,7 +83,9 @@ def test_discriminator_loss_equals_golden(case_outputs):
 def test_feature_loss_times_two_equals_golden(case_outputs):
     case, outs_fake, outs_real = case_outputs
     expected = golden_json()["cases"][case]["losses"]["feature_loss"]
-    assert_close_array(2.0 * SoVITSFeatureLoss()(outs_fake, outs_real).item(), expected, case)
+    assert_close_array(
+        2.0 * SoVITSFeatureLoss()(outs_fake, outs_real).item(), expected, case
+    )
 
 
 def test_losses_equal_espnet_stock_losses(case_outputs):
@@ -148,8 +152,12 @@ def test_adversarial_losses_are_float32_for_half_inputs():
 
 
 def test_feature_loss_detaches_real_features():
-    real = [[torch.randn(2, 4, requires_grad=True), torch.randn(2, 3, requires_grad=True)]]
-    fake = [[torch.randn(2, 4, requires_grad=True), torch.randn(2, 3, requires_grad=True)]]
+    real = [
+        [torch.randn(2, 4, requires_grad=True), torch.randn(2, 3, requires_grad=True)]
+    ]
+    fake = [
+        [torch.randn(2, 4, requires_grad=True), torch.randn(2, 3, requires_grad=True)]
+    ]
     SoVITSFeatureLoss()(fake, real).backward()
     assert all(t.grad is None for t in real[0])
     assert all(t.grad is not None for t in fake[0])
@@ -187,7 +195,9 @@ def test_kl_loss_equals_golden_and_stock():
     args = kl_arrays()
     ours = SoVITSKLLoss()(*args).item()
     assert_close_array(ours, golden_json()["kl_loss"], "kl_loss")
-    np.testing.assert_allclose(ours, KLDivergenceLoss()(*args).item(), **STOCK_TOLERANCE)
+    np.testing.assert_allclose(
+        ours, KLDivergenceLoss()(*args).item(), **STOCK_TOLERANCE
+    )
     assert SoVITSKLLoss()(*(t.half() for t in args)).dtype == torch.float32
 
 
@@ -228,11 +238,15 @@ def test_mel_loss_times_45_equals_golden():
     )
     half = loss(fake.half(), real.half())
     assert half.dtype == torch.float32
-    np.testing.assert_allclose(half.item(), loss(fake.half().float(), real.half().float()).item())
+    np.testing.assert_allclose(
+        half.item(), loss(fake.half().float(), real.half().float()).item()
+    )
 
 
 def test_mel_caches_constants_per_device_and_is_stateless():
-    mel = LogMelSpectrogram(fs=16000, n_fft=512, hop_length=128, win_length=512, n_mels=40)
+    mel = LogMelSpectrogram(
+        fs=16000, n_fft=512, hop_length=128, win_length=512, n_mels=40
+    )
     real, _ = inputs()
     mel(real)
     mel(real.double())
@@ -265,7 +279,12 @@ def numpy_stft_magnitude(x, n_fft, hop, win):
 def test_multi_resolution_stft_loss_equals_independent_computation():
     real, fake = inputs()
     y, y_hat = real.squeeze(1).double().numpy(), fake.squeeze(1).double().numpy()
-    resolutions = [(1024, 120, 600), (2048, 240, 1200), (4096, 480, 2400), (512, 50, 240)]
+    resolutions = [
+        (1024, 120, 600),
+        (2048, 240, 1200),
+        (4096, 480, 2400),
+        (512, 50, 240),
+    ]
     sc, mag = [], []
     for n_fft, hop, win in resolutions:
         m, m_hat = (numpy_stft_magnitude(v, n_fft, hop, win) for v in (y, y_hat))

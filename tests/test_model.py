@@ -148,8 +148,12 @@ def test_discriminator_turn_equals_separate_passes_and_stock_loss(model):
     )(p_hat, p)
     stats = out["stats"]
     np.testing.assert_allclose(out["loss"].item(), (real + fake).item(), rtol=1e-5)
-    np.testing.assert_allclose(stats["discriminator_real_loss"].item(), real.item(), rtol=1e-5)
-    np.testing.assert_allclose(stats["discriminator_fake_loss"].item(), fake.item(), rtol=1e-5)
+    np.testing.assert_allclose(
+        stats["discriminator_real_loss"].item(), real.item(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        stats["discriminator_fake_loss"].item(), fake.item(), rtol=1e-5
+    )
     for name, score_hat, score in zip(NAMES, p_hat, p):
         np.testing.assert_allclose(
             stats[f"discriminator_fake_loss_{name}"].item(),
@@ -173,7 +177,9 @@ def test_generator_turn_applies_gpt_sovits_weights(model):
     assert out["optim_idx"] == 0
 
     outs = generator_outputs(model, data, seed=7)
-    speech_hat, dur_nll, _, start_idxs, _, z_mask, (_, z_p, m_p, logs_p, _, logs_q) = outs
+    speech_hat, dur_nll, _, start_idxs, _, z_mask, (_, z_p, m_p, logs_p, _, logs_q) = (
+        outs
+    )
     speech = real_segments(model, data, start_idxs)
     with torch.no_grad():
         p_hat = model.discriminator(speech_hat)
@@ -198,7 +204,9 @@ def test_generator_turn_applies_gpt_sovits_weights(model):
     stats = out["stats"]
     for key, value in expected.items():
         np.testing.assert_allclose(stats[key].item(), value, rtol=1e-5, err_msg=key)
-    np.testing.assert_allclose(out["loss"].item(), expected["generator_loss"], rtol=1e-5)
+    np.testing.assert_allclose(
+        out["loss"].item(), expected["generator_loss"], rtol=1e-5
+    )
     for name, score_hat in zip(NAMES, p_hat):
         np.testing.assert_allclose(
             stats[f"generator_adv_loss_{name}"].item(),
@@ -275,8 +283,15 @@ def test_mel_loss_takes_the_sampling_rate():
         mel_loss_params=mel_params,
     )
     assert model.mel_loss.mel.fs == 22050
-    with pytest.raises(ValueError, match="mel_loss_params.fs=16000 differs from sampling_rate=22050"):
-        SoVITS(idim=12, odim=ODIM, sampling_rate=22050, mel_loss_params=TINY_MEL_LOSS_PARAMS)
+    with pytest.raises(
+        ValueError, match="mel_loss_params.fs=16000 differs from sampling_rate=22050"
+    ):
+        SoVITS(
+            idim=12,
+            odim=ODIM,
+            sampling_rate=22050,
+            mel_loss_params=TINY_MEL_LOSS_PARAMS,
+        )
 
 
 def test_averaged_losses_and_unnamed_discriminator():
@@ -303,7 +318,9 @@ def test_inference_noise_scales_are_used(model):
         waves = []
         for seed in (0, 1):
             torch.manual_seed(seed)
-            waves.append(model.inference(text, noise_scale=0.0, noise_scale_dur=0.0)["wav"])
+            waves.append(
+                model.inference(text, noise_scale=0.0, noise_scale_dur=0.0)["wav"]
+            )
         torch.manual_seed(0)
         noisy = model.inference(text, noise_scale=0.667, noise_scale_dur=0.8)["wav"]
     finally:

@@ -121,11 +121,16 @@ def write_corpus(root: Path, num_valid: int = 2, fs: int = FS) -> TinyCorpus:
     run_module(
         "espnet2.bin.tokenize_text",
         [
-            "--token_type", "char",
-            "-f", "2-",
-            "--input", str(train_dir / "text"),
-            "--output", str(token_list),
-            "--write_vocabulary", "true",
+            "--token_type",
+            "char",
+            "-f",
+            "2-",
+            "--input",
+            str(train_dir / "text"),
+            "--output",
+            str(token_list),
+            "--write_vocabulary",
+            "true",
             *symbols,
         ],
     )
@@ -298,17 +303,25 @@ def run_module(
 def data_args(corpus: TinyCorpus) -> List[str]:
     """Data, token and preprocessing arguments shared by every stage."""
     args = [
-        "--use_preprocessor", "true",
-        "--token_type", "char",
-        "--token_list", str(corpus.token_list),
-        "--non_linguistic_symbols", "none",
-        "--cleaner", "none",
-        "--g2p", "none",
+        "--use_preprocessor",
+        "true",
+        "--token_type",
+        "char",
+        "--token_list",
+        str(corpus.token_list),
+        "--non_linguistic_symbols",
+        "none",
+        "--cleaner",
+        "none",
+        "--g2p",
+        "none",
     ]
     for split, directory in (("train", corpus.train_dir), ("valid", corpus.valid_dir)):
         args += [
-            f"--{split}_data_path_and_name_and_type", f"{directory}/text,text,text",
-            f"--{split}_data_path_and_name_and_type", f"{directory}/wav.scp,speech,sound",
+            f"--{split}_data_path_and_name_and_type",
+            f"{directory}/text,text,text",
+            f"--{split}_data_path_and_name_and_type",
+            f"{directory}/wav.scp,speech,sound",
         ]
     return args
 
@@ -336,12 +349,17 @@ def collect_stats(
     run_module(
         module,
         [
-            "--collect_stats", "true",
-            "--config", str(config),
+            "--collect_stats",
+            "true",
+            "--config",
+            str(config),
             *data_args(corpus),
-            "--train_shape_file", str(corpus.train_dir / "wav.scp"),
-            "--valid_shape_file", str(corpus.valid_dir / "wav.scp"),
-            "--output_dir", str(output_dir),
+            "--train_shape_file",
+            str(corpus.train_dir / "wav.scp"),
+            "--valid_shape_file",
+            str(corpus.valid_dir / "wav.scp"),
+            "--output_dir",
+            str(output_dir),
             *extra_args,
         ],
     )
@@ -374,12 +392,17 @@ def train_args(
     args = ["--config", str(config), *data_args(corpus)]
     for split in ("train", "valid"):
         args += [
-            f"--{split}_shape_file", str(stats_dir / split / "text_shape"),
-            f"--{split}_shape_file", str(stats_dir / split / "speech_shape"),
+            f"--{split}_shape_file",
+            str(stats_dir / split / "text_shape"),
+            f"--{split}_shape_file",
+            str(stats_dir / split / "speech_shape"),
         ]
     args += [
-        "--fold_length", "150",
-        "--fold_length", "204800",
-        "--output_dir", str(output_dir),
+        "--fold_length",
+        "150",
+        "--fold_length",
+        "204800",
+        "--output_dir",
+        str(output_dir),
     ]
     return args
