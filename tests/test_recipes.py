@@ -96,7 +96,9 @@ def test_prepare_resamples_and_writes_kaldi_dirs(tmp_path):
         assert read_kaldi(data / name / "utt2spk") == {utt_id: "LJ"}
         assert (data / name / "spk2utt").read_text() == f"LJ {utt_id}\n"
     # The normalized (third) column, whitespace collapsed.
-    assert read_kaldi(data / "dev" / "text") == {"LJ001-0002": "Normalized text 0, mister x."}
+    assert read_kaldi(data / "dev" / "text") == {
+        "LJ001-0002": "Normalized text 0, mister x."
+    }
     # Resuming keeps the resampled files.
     resampled = data / "wavs_32000" / "LJ001-0001.wav"
     mtime = resampled.stat().st_mtime_ns
@@ -138,8 +140,21 @@ def test_prepare_reports_bad_corpora(tmp_path, damage, message):
         n_dev = 3
     with pytest.raises(prep.CorpusError, match=message):
         prep.prepare(corpus, tmp_path / "data", fs=16000, n_dev=n_dev, n_eval=0)
-    assert prep.main(["--corpus", str(corpus), "--fs", "16000", "--n_dev", str(n_dev),
-                      "--data_dir", str(tmp_path / "data")]) == 1
+    assert (
+        prep.main(
+            [
+                "--corpus",
+                str(corpus),
+                "--fs",
+                "16000",
+                "--n_dev",
+                str(n_dev),
+                "--data_dir",
+                str(tmp_path / "data"),
+            ]
+        )
+        == 1
+    )
 
 
 def test_ljspeech_data_sh_on_an_extracted_corpus(tmp_path):
@@ -151,8 +166,20 @@ def test_ljspeech_data_sh_on_an_extracted_corpus(tmp_path):
     (downloads / "LJSpeech-1.1" / ".complete").touch()
     recipe = egs / "ljspeech" / "tts1"
     proc = run(
-        ["bash", "local/data.sh", "--python", sys.executable, "--download_dir",
-         str(downloads), "--n_dev", "1", "--n_eval", "2", "--nj", "2"],
+        [
+            "bash",
+            "local/data.sh",
+            "--python",
+            sys.executable,
+            "--download_dir",
+            str(downloads),
+            "--n_dev",
+            "1",
+            "--n_eval",
+            "2",
+            "--nj",
+            "2",
+        ],
         cwd=recipe,
     )
     assert proc.returncode == 0, proc.stderr
@@ -177,8 +204,14 @@ def test_mini_recipe_data_and_token_stages_from_another_cwd(tmp_path):
     egs = copy_recipes(tmp_path)
     recipe = egs / "mini_ljspeech" / "tts1"
     proc = run(
-        ["bash", "egs/mini_ljspeech/tts1/run.sh", "--stop_stage", "2",
-         "--python", sys.executable],
+        [
+            "bash",
+            "egs/mini_ljspeech/tts1/run.sh",
+            "--stop_stage",
+            "2",
+            "--python",
+            sys.executable,
+        ],
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -189,7 +222,9 @@ def test_mini_recipe_data_and_token_stages_from_another_cwd(tmp_path):
         assert sf.info(path).samplerate == 16000
     for name in ("text", "utt2spk", "spk2utt"):
         assert (recipe / "data" / "dev" / name).is_file()
-    tokens = (recipe / "data" / "token_list" / "char" / "tokens.txt").read_text().split()
+    tokens = (
+        (recipe / "data" / "token_list" / "char" / "tokens.txt").read_text().split()
+    )
     assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
     assert "<space>" in tokens and "T" in tokens  # tacotron cleaner keeps case
     assert not (recipe / "exp").exists()
@@ -201,7 +236,9 @@ def test_tts_sh_options_and_errors(tmp_path):
     helped = run(["bash", "tts.sh", "--help"], cwd=recipe)
     assert helped.returncode == 0 and "--stop_stage" in helped.stdout
     unknown = run(["bash", "run.sh", "--no_such_option", "1"], cwd=recipe)
-    assert unknown.returncode != 0 and "unknown option --no_such_option" in unknown.stderr
+    assert (
+        unknown.returncode != 0 and "unknown option --no_such_option" in unknown.stderr
+    )
     # A relative --python is taken from the caller's directory.
     no_python = run(
         ["bash", "egs/mini_ljspeech/tts1/run.sh", "--python", "venv/bin/python"],

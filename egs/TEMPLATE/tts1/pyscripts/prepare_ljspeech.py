@@ -70,9 +70,7 @@ def read_metadata(corpus: Path) -> Dict[str, str]:
     return texts
 
 
-def split_ids(
-    utt_ids: Sequence[str], n_dev: int, n_eval: int
-) -> Dict[str, List[str]]:
+def split_ids(utt_ids: Sequence[str], n_dev: int, n_eval: int) -> Dict[str, List[str]]:
     """Split utterance IDs into training, development and evaluation sets.
 
     Args:
@@ -153,6 +151,12 @@ def locate_wavs(
             target = (wav_dir / f"{utt_id}.wav").resolve()
             jobs.append((source, target, fs))
             paths[utt_id] = target
+    spaced = [str(p) for p in paths.values() if any(c.isspace() for c in str(p))]
+    if spaced:
+        raise CorpusError(
+            f"wav.scp cannot hold paths with whitespace, e.g. {spaced[0]!r}: "
+            "move the corpus (or the recipe's --wav_dir) to a path without spaces"
+        )
     if jobs:
         wav_dir.mkdir(parents=True, exist_ok=True)
         print(f"resampling {len(jobs)} clip(s) to {fs} Hz into {wav_dir}")
@@ -232,9 +236,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--n_eval", type=int, default=250)
     parser.add_argument("--wav_dir", type=Path, default=None)
     parser.add_argument("--nj", type=int, default=1)
-    parser.add_argument(
-        "--set_names", nargs=3, default=["tr_no_dev", "dev", "eval1"]
-    )
+    parser.add_argument("--set_names", nargs=3, default=["tr_no_dev", "dev", "eval1"])
     args = parser.parse_args(argv)
     try:
         written = prepare(
