@@ -18,6 +18,7 @@ register too.
 
 import runpy
 import sys
+from pathlib import Path
 from typing import List, Optional, Sequence
 
 from espnet_sovits_disc import register
@@ -34,6 +35,9 @@ USAGE = (
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Register the plugin, then run what ``argv`` names as ``__main__``.
+
+    As with the interpreter, ``sys.argv`` becomes the arguments after the
+    module, code or script, and a script's directory leads ``sys.path``.
 
     Args:
         argv (Optional[Sequence[str]]): ``-m MODULE ARGS``, ``-c CODE ARGS`` or
@@ -56,6 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
     else:
         sys.argv = list(argv)
+        sys.path.insert(0, str(Path(argv[0]).resolve().parent))
         runpy.run_path(argv[0], run_name="__main__")
 
 

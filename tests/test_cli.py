@@ -12,6 +12,7 @@ import math
 import sys
 
 import pytest
+import soundfile as sf
 import torch
 from espnet2.bin.tts_inference import Text2Speech
 from espnet2.gan_tts.vits import VITS
@@ -225,6 +226,40 @@ def test_synthesize_with_text2speech(which, request):
     assert not (noisy["wav"].shape == wav.shape and torch.equal(noisy["wav"], wav))
 
 
+def test_recipe_inference_through_the_wrapper(corpus, resumed_sovits_exp, tmp_path):
+    """What tts.sh runs: a stock ESPnet module that needs the registration
+    (``tts: sovits`` and ``sovits_mpd``) before it builds the model."""
+    output_dir = tmp_path / "decode"
+    run_module(
+        "espnet_sovits_disc.run",
+        [
+            "-m",
+            "espnet2.bin.tts_inference",
+            "--ngpu",
+            "0",
+            "--train_config",
+            str(resumed_sovits_exp / "config.yaml"),
+            "--model_file",
+            str(resumed_sovits_exp / "2epoch.pth"),
+            "--data_path_and_name_and_type",
+            f"{corpus.valid_dir}/text,text,text",
+            "--output_dir",
+            str(output_dir),
+            "--noise_scale",
+            "0.0",
+            "--noise_scale_dur",
+            "0.0",
+        ],
+    )
+    lines = (output_dir / "durations" / "durations").read_text().splitlines()
+    durations = {line.split()[0]: line.split()[1:] for line in lines}
+    assert sorted(durations) == ["utt00", "utt01"]
+    for utt_id, frames in durations.items():
+        wav, fs = sf.read(output_dir / "wav" / f"{utt_id}.wav")
+        assert fs == 16000
+        assert len(wav) == sum(int(float(d)) for d in frames) * HOP_LENGTH
+
+
 class _NoDiscriminator:
     def __init__(self, idim: int = 1):
         pass
@@ -305,15 +340,18 @@ def test_yaml_keys_accepted_by_plugin_task_only(tmp_path, capsys):
 
 def test_run_wrapper_script_and_code_forms(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "_wrapper_sibling.py").write_text("VALUE = 'b'\n")
     script = tmp_path / "script.py"
     out = tmp_path / "out.txt"
     script.write_text(
         "import sys\n"
         "from espnet2.gan_tts.jets.jets import AVAILABLE_DISCRIMINATORS as D\n"
-        "words = sys.argv[2:] + [str('sovits_svc' in D)]\n"
+        "from _wrapper_sibling import VALUE\n"
+        "words = sys.argv[2:] + [VALUE, str('sovits_svc' in D)]\n"
         "open(sys.argv[1], 'w').write(' '.join(words))\n"
     )
-    run_main([str(script), str(out), "a", "b"])
+    run_main([str(script), str(out), "a"])
     assert out.read_text() == "a b True"
     run_main(["-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[0])", str(out)])
     assert out.read_text() == "-c"

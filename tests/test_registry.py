@@ -1,7 +1,8 @@
 """Registration into ESPnet 202511: every discriminator table, both model
-choices, idempotence, import-time registration, and the stock task building
-``tts: vits`` with ``discriminator_type: sovits_mpd``."""
+choices, idempotence, registration in spawned workers, and the stock task
+building ``tts: vits`` with ``discriminator_type: sovits_mpd``."""
 
+import pickle
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from espnet_sovits_disc.discriminators import (
     SoVITSSVCDiscriminator,
 )
 from espnet_sovits_disc.model import SoVITS
+from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
 from espnet_sovits_disc.registry import (
     DISCRIMINATOR_TABLES,
     discriminator_tables,
@@ -74,12 +76,16 @@ def test_unknown_discriminator_lists_available_names():
         assert name in str(e.value)
 
 
-def test_importing_entry_modules_registers_in_a_fresh_process():
+def test_spawned_worker_registers_in_a_fresh_process():
+    """ESPnet's multi-GPU launcher pickles ``cls.main_worker`` into spawned
+    processes; unpickling the plugin's task there imports it, which registers."""
+    payload = pickle.dumps(GANTTSTask.main_worker).hex()
     code = (
-        "import importlib, sys\n"
+        "import pickle, sys\n"
         "from espnet2.gan_tts.vits import vits\n"
         "assert 'sovits_mpd' not in vits.AVAILABLE_DISCRIMINATORS\n"
-        "importlib.import_module(sys.argv[1])\n"
+        "worker = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+        "assert worker.__self__.__module__ == 'espnet_sovits_disc.tasks.gan_tts'\n"
         "from espnet2.tasks import gan_tts, tts\n"
         "from espnet_sovits_disc.registry import discriminator_tables\n"
         "assert all('sovits_svc' in t for t in discriminator_tables())\n"
@@ -87,9 +93,7 @@ def test_importing_entry_modules_registers_in_a_fresh_process():
         "assert 'sovits' in tts.tts_choices.classes\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, "espnet_sovits_disc.bin.gan_tts_train"],
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", code, payload], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
