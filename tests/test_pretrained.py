@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from espnet_sovits_disc.bin import export_discriminator as export_cli
 from espnet_sovits_disc.bin import import_discriminator as import_cli
@@ -601,6 +602,21 @@ def test_espnet_task_loads_the_import_through_the_finetune_config(
             assert torch.equal(loaded[key], value), (entry, key)
         after = model.tts.generator.state_dict()
         assert all(torch.equal(after[k], v) for k, v in generator_before.items())
+
+
+def test_finetune_config_is_the_training_config_plus_init_param():
+    """The fine-tuning config differs from train_gpt_sovits_v2.yaml only where
+    fine-tuning needs it, so the imported discriminator fits that model."""
+    finetune = yaml.safe_load(FINETUNE_CONFIG.read_text())
+    train = yaml.safe_load(
+        (FINETUNE_CONFIG.parent / "train_gpt_sovits_v2.yaml").read_text()
+    )
+    assert finetune.pop("init_param") == [
+        "exp/pretrained/s2D2333k.espnet.pth:tts.discriminator:tts.discriminator"
+    ]
+    assert finetune.pop("ignore_init_mismatch") is False
+    assert finetune.pop("max_epoch") <= train.pop("max_epoch")
+    assert finetune == train
 
 
 def run_cli(module, *args):
