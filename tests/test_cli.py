@@ -3,9 +3,11 @@
 Collect statistics (through the recipe wrapper ``espnet_sovits_disc.run``),
 train two iterations of ``tts: vits`` with ``--discriminator_type
 sovits_mpd`` and of ``tts: sovits`` (discriminator options as YAML keys,
-generator turn first), resume the latter for a second epoch, and synthesize
-with ``espnet2.bin.tts_inference.Text2Speech``. Also the option handling of
-the plugin's GAN-TTS task and the wrapper's script and ``-c`` forms.
+generator turn first), resume the latter for a second epoch (discriminator
+turn first), synthesize with ``espnet2.bin.tts_inference.Text2Speech`` and,
+as ``tts.sh`` does, with ``espnet2.bin.tts_inference`` through the wrapper.
+Also the option handling of the plugin's GAN-TTS task and the wrapper's
+script, ``-c`` and ``-m`` forms.
 """
 
 import math
@@ -113,11 +115,10 @@ def sovits_exp(corpus, stats):
 
 @pytest.fixture(scope="module")
 def resumed_sovits_exp(corpus, stats, sovits_exp):
+    """Second epoch from checkpoint.pth, now with the discriminator turn first."""
     exp, _ = sovits_exp
-    run_module(
-        TRAIN,
-        sovits_args(corpus, stats, exp) + ["--max_epoch", "2", "--resume", "true"],
-    )
+    resume = ["--max_epoch", "2", "--resume", "true", "--generator_first", "false"]
+    run_module(TRAIN, sovits_args(corpus, stats, exp) + resume)
     return exp
 
 
@@ -186,6 +187,7 @@ def test_sovits_trains_with_yaml_keys_and_per_sub_discriminator_stats(sovits_exp
 def test_resume_continues_from_the_checkpoint(sovits_exp, resumed_sovits_exp):
     _, first = sovits_exp
     reporter = load_reporter(resumed_sovits_exp)
+    assert read_config(resumed_sovits_exp)["generator_first"] is False
     assert reporter["epoch"] == 2
     assert reporter["stats"][1] == first["stats"][1]
     assert reporter["stats"][2]["train"]["total_count"] == 4
