@@ -52,9 +52,10 @@ g2p train_set valid_set test_sets train_config train_args tag inference_model
 inference_args text_fold_length speech_fold_length"
 
 usage() {
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    # The header comment of this file, then the options.
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
     echo
-    echo "Options (default):"
+    echo "Options (current values):"
     for name in ${options}; do
         printf '  --%-20s %s\n' "${name}" "${!name}"
     done
@@ -76,6 +77,10 @@ while [ $# -gt 0 ]; do
             ;;
         *) die "unexpected argument $1 (see --help)" ;;
     esac
+done
+
+for name in stage stop_stage nj ngpu; do
+    [[ "${!name}" =~ ^[0-9]+$ ]] || die "--${name} must be a non-negative integer, not '${!name}'"
 done
 
 # A relative interpreter path such as .venv/bin/python means the caller's one.
