@@ -213,7 +213,11 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             --output_dir "${out_dir}" \
             --vocoder_file none \
             ${inference_args}
-        log "$(find "${out_dir}/wav" -name '*.wav' | wc -l) wav file(s) in ${out_dir}/wav"
+        n_wavs=$(find "${out_dir}/wav" -name '*.wav' | wc -l)
+        n_utts=$(wc -l < "data/${dset}/text")
+        [ "${n_wavs}" -eq "${n_utts}" ] || \
+            die "${out_dir}/wav holds ${n_wavs} wav file(s) for ${n_utts} utterance(s)"
+        log "${n_wavs} wav file(s) in ${out_dir}/wav"
     done
 fi
 
