@@ -10,6 +10,7 @@ built.
 """
 
 import copy
+import importlib.util
 import math
 from pathlib import Path
 
@@ -223,8 +224,6 @@ def test_variants_differ_from_v2_only_where_intended():
 @pytest.fixture(scope="module")
 def mini_data(tmp_path_factory, token_list):
     """The committed mini corpus at 32 kHz with collected shape files."""
-    import importlib.util
-
     helper = ROOT / "egs" / "TEMPLATE" / "tts1" / "pyscripts" / "prepare_ljspeech.py"
     spec = importlib.util.spec_from_file_location("prepare_ljspeech", helper)
     prep = importlib.util.module_from_spec(spec)
