@@ -193,8 +193,13 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
         --fold_length "${text_fold_length}" \
         --fold_length "${speech_fold_length}" \
         "${common_opts[@]}" \
-        "${dist_opts[@]}" \
+        ${dist_opts[@]+"${dist_opts[@]}"} \
         ${train_args}
+    if compgen -G "${tts_exp}/images/*.png" > /dev/null; then
+        log "training curves: ${tts_exp}/images/*.png"
+    else
+        log "warning: no training curves in ${tts_exp}/images (is matplotlib installed?)"
+    fi
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
