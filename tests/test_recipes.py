@@ -250,3 +250,88 @@ def test_tts_sh_options_and_errors(tmp_path):
         ["bash", "run.sh", "--stage", "4", "--python", sys.executable], cwd=recipe
     )
     assert no_stats.returncode != 0 and "run stage 3 first" in no_stats.stderr
+
+
+FAKE_PYTHON = r"""#!/usr/bin/env bash
+# Records its arguments; for the inference module, writes one wav per key.
+printf '%s\n' "$*" >> "${FAKE_PYTHON_LOG}"
+if [ "${2:-}" = espnet_sovits_disc.run ]; then
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --output_dir) out=$2 ;;
+            --key_file) keys=$2 ;;
+        esac
+        shift
+    done
+    mkdir -p "${out}/wav"
+    cut -d ' ' -f 1 "${keys}" | while read -r key; do touch "${out}/wav/${key}.wav"; done
+fi
+"""
+
+
+def test_ljspeech_run_sh_multi_gpu_training_and_synthesis_commands(tmp_path):
+    """--ngpu 2 reaches the plugin's trainer with ESPnet's multi-GPU spawning,
+    and synthesis runs the checkpoint through the plugin's wrapper."""
+    egs = copy_recipes(tmp_path)
+    recipe = egs / "ljspeech" / "tts1"
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    log = tmp_path / "calls.log"
+    for dset in ("dev", "eval1"):
+        (recipe / "data" / dset).mkdir(parents=True)
+        (recipe / "data" / dset / "text").write_text(f"{dset}-1 a\n{dset}-2 b\n")
+    stats = recipe / "exp" / "tts_stats_char" / "train"
+    stats.mkdir(parents=True)
+    (stats / "speech_shape").write_text("x 1\n")
+    exp = recipe / "exp" / "tts_train_gpt_sovits_v2"
+    exp.mkdir()
+    (exp / "train.total_count.ave_10best.pth").touch()
+    env_log = dict(os.environ, FAKE_PYTHON_LOG=str(log))
+    proc = subprocess.run(
+        [
+            "bash",
+            "egs/ljspeech/tts1/run.sh",
+            "--stage",
+            "4",
+            "--ngpu",
+            "2",
+            "--python",
+            "bin/python",
+            "--train_args",
+            "--max_epoch 3",
+        ],
+        cwd=tmp_path,
+        env=env_log,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    train = [c for c in calls if "espnet_sovits_disc.bin.gan_tts_train" in c]
+    assert len(train) == 1
+    for expected in (
+        "--config conf/train.yaml",
+        "--ngpu 2",
+        "--multiprocessing_distributed true",
+        "--output_dir exp/tts_train_gpt_sovits_v2",
+        "--train_shape_file exp/tts_stats_char/train/speech_shape",
+        "--token_list data/token_list/char/tokens.txt",
+        "--max_epoch 3",
+    ):
+        assert expected in train[0], expected
+    synth = [c for c in calls if "espnet2.bin.tts_inference" in c]
+    assert len(synth) == 2
+    assert all(
+        c.startswith("-m espnet_sovits_disc.run -m espnet2.bin.tts_inference")
+        for c in synth
+    )
+    assert all("--ngpu 1" in c for c in synth)
+    assert all(
+        "--model_file exp/tts_train_gpt_sovits_v2/train.total_count.ave_10best.pth" in c
+        for c in synth
+    )
+    out = exp / "decode_train.total_count.ave_10best" / "eval1" / "wav"
+    assert sorted(p.name for p in out.iterdir()) == ["eval1-1.wav", "eval1-2.wav"]
