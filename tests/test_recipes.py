@@ -5,11 +5,13 @@ Recipes are copied into a temporary directory so that nothing is written
 into the source tree.
 """
 
+import hashlib
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -335,3 +337,58 @@ def test_ljspeech_run_sh_multi_gpu_training_and_synthesis_commands(tmp_path):
     )
     out = exp / "decode_train.total_count.ave_10best" / "eval1" / "wav"
     assert sorted(p.name for p in out.iterdir()) == ["eval1-1.wav", "eval1-2.wav"]
+
+
+@pytest.mark.parametrize("intact", [True, False], ids=["verified", "corrupt"])
+def test_ljspeech_data_sh_download_verify_extract(tmp_path, intact):
+    """Download step with a stand-in wget (the archive is already there):
+    the checksum is verified, then the archive is extracted and prepared."""
+    egs = copy_recipes(tmp_path)
+    source = tmp_path / "src"
+    write_fake_ljspeech(
+        source / "LJSpeech-1.1", ["LJ001-0001", "LJ001-0002", "LJ001-0003"]
+    )
+    downloads = tmp_path / "dl"
+    downloads.mkdir()
+    archive = downloads / "LJSpeech-1.1.tar.bz2"
+    with tarfile.open(archive, "w:bz2") as tar:
+        tar.add(source / "LJSpeech-1.1", arcname="LJSpeech-1.1")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if not intact:
+        digest = "0" * 64
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "wget").write_text('#!/usr/bin/env bash\necho "wget $*" >&2\n')
+    (bin_dir / "wget").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    recipe = egs / "ljspeech" / "tts1"
+    proc = subprocess.run(
+        [
+            "bash",
+            "local/data.sh",
+            "--python",
+            sys.executable,
+            "--download_dir",
+            str(downloads),
+            "--n_dev",
+            "1",
+            "--n_eval",
+            "1",
+            "--sha256",
+            digest,
+        ],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "wget --continue" in proc.stderr
+    if intact:
+        assert proc.returncode == 0, proc.stderr
+        assert (downloads / "LJSpeech-1.1" / ".complete").is_file()
+        assert list(read_kaldi(recipe / "data" / "eval1" / "text")) == ["LJ001-0003"]
+    else:
+        assert proc.returncode != 0
+        assert "checksum mismatch" in proc.stderr
+        assert not (downloads / "LJSpeech-1.1").exists()

@@ -12,19 +12,20 @@ n_dev=250
 n_eval=250
 download_dir=downloads
 url=https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2
-# SHA-256 of LJSpeech-1.1.tar.bz2, as published with torchaudio.datasets.LJSPEECH.
+# SHA-256 of LJSpeech-1.1.tar.bz2, as published with torchaudio.datasets.LJSPEECH
+# (give --url and --sha256 together for a mirror or a local copy).
 sha256=be1a30453f28eb8dd26af4101ae40cbf2c50413b1bb21936cbcdc6fae3de8aa5
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        --python|--fs|--nj|--n_dev|--n_eval|--download_dir|--url)
+        --python|--fs|--nj|--n_dev|--n_eval|--download_dir|--url|--sha256)
             [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
             printf -v "${1#--}" '%s' "$2"
             shift 2
             ;;
         *)
             echo "$0: unknown option $1" >&2
-            echo "options: --python --fs --nj --n_dev --n_eval --download_dir --url" >&2
+            echo "options: --python --fs --nj --n_dev --n_eval --download_dir --url --sha256" >&2
             exit 1
             ;;
     esac
@@ -41,17 +42,26 @@ if [ ! -f "${corpus}/.complete" ]; then
             wget --continue --tries 5 --output-document "${archive}" "${url}"
         elif command -v curl > /dev/null; then
             curl --fail --location --retry 5 --continue-at - --output "${archive}" "${url}"
-        else
+        elif [ ! -f "${archive}" ]; then
             echo "$0: neither wget nor curl is installed; download ${url} into ${download_dir}/ yourself" >&2
             exit 1
         fi
         echo "verifying the SHA-256 checksum"
-        if ! echo "${sha256}  ${archive}" | sha256sum --check --status; then
+        if command -v sha256sum > /dev/null; then
+            actual=$(sha256sum "${archive}" | cut -d ' ' -f 1)
+        elif command -v shasum > /dev/null; then
+            actual=$(shasum -a 256 "${archive}" | cut -d ' ' -f 1)
+        else
+            echo "$0: neither sha256sum nor shasum is installed" >&2
+            exit 1
+        fi
+        if [ "${actual}" != "${sha256}" ]; then
             echo "$0: checksum mismatch for ${archive}: delete it and run again" >&2
             exit 1
         fi
         touch "${archive}.verified"
     fi
+    command -v bzip2 > /dev/null || { echo "$0: bzip2 is needed to extract ${archive}" >&2; exit 1; }
     echo "extracting ${archive}"
     tar -xjf "${archive}" -C "${download_dir}"
     touch "${corpus}/.complete"
