@@ -1,4 +1,7 @@
-"""Recipes: LJSpeech data preparation offline, and the mini recipe's first stages.
+"""Recipes, offline: LJSpeech data preparation (split, resampling, download
+verification and extraction), the wiring of the LJSpeech run.sh (multi-GPU
+training and synthesis commands), the mini recipe's first stages, and
+tts.sh's option errors.
 
 The full mini recipe (training and synthesis) runs in ``.ci/run``, not here.
 Recipes are copied into a temporary directory so that nothing is written
