@@ -3,7 +3,8 @@
 The generator, inference and everything ESPnet's tools rely on are
 ESPnet's ``VITS``; this subclass changes the defaults to GPT-SoVITS's
 discriminator (``sovits_mpd``), losses and weights (adversarial 1, feature
-matching 2, mel 45 with the GPT-SoVITS log-mel, KL 1), scores real and
+matching 2, mel 45 with the GPT-SoVITS log-mel, KL 1; optionally
+so-vits-svc-5.0's multi-resolution STFT loss), scores real and
 generated speech in one batched discriminator pass, and reports every
 sub-discriminator's loss terms next to the totals.
 """
@@ -24,8 +25,9 @@ from espnet_sovits_disc.losses import (
     SoVITSGeneratorLoss,
     SoVITSKLLoss,
     SoVITSMelLoss,
+    SoVITSMultiResolutionSTFTLoss,
 )
-from espnet_sovits_disc.registry import register
+from espnet_sovits_disc.registry import GENERATOR_NAME, register
 
 GPT_SOVITS_MEL_LOSS_PARAMS: Dict[str, Any] = {
     "n_fft": 2048,
@@ -75,11 +77,13 @@ class SoVITS(VITS):
             "average_by_discriminators": False,
         },
         mel_loss_params: Dict[str, Any] = GPT_SOVITS_MEL_LOSS_PARAMS,
+        stft_loss_params: Dict[str, Any] = {},
         lambda_adv: float = 1.0,
         lambda_mel: float = 45.0,
         lambda_feat_match: float = 2.0,
         lambda_dur: float = 1.0,
         lambda_kl: float = 1.0,
+        lambda_stft: float = 0.0,
         cache_generator_outputs: bool = True,
         plot_pred_mos: bool = False,
         mos_pred_tool: str = "utmos",
@@ -90,7 +94,9 @@ class SoVITS(VITS):
             idim (int): Vocabulary size.
             odim (int): Dimension of the auxiliary features (linear spectrogram).
             sampling_rate (int): Sampling rate stored for writing waveforms.
-            generator_type (str): Generator type (ESPnet's ``vits_generator``).
+            generator_type (str): Generator type: ESPnet's ``vits_generator``
+                or ``sovits_vits_generator``, which also takes GPT-SoVITS's
+                decoder upsampling kernels (e.g. [16, 16, 8, 2, 2]).
             generator_params (Optional[Dict[str, Any]]): Generator parameters;
                 ``None`` takes ESPnet's VITS defaults.
             discriminator_type (str): Name in ESPnet's discriminator table,
@@ -109,11 +115,17 @@ class SoVITS(VITS):
                 the default is GPT-SoVITS's s2.json (n_fft 2048, hop 640, win
                 2048, 128 mels). ``fs`` defaults to ``sampling_rate`` and must
                 equal it.
+            stft_loss_params (Dict[str, Any]): Parameters of
+                ``SoVITSMultiResolutionSTFTLoss`` (``resolutions``; the default
+                is so-vits-svc-5.0's four).
             lambda_adv (float): Weight of the adversarial loss.
             lambda_mel (float): Weight of the mel loss.
             lambda_feat_match (float): Weight of the feature matching loss.
             lambda_dur (float): Weight of the duration loss.
             lambda_kl (float): Weight of the KL divergence loss.
+            lambda_stft (float): Weight of the multi-resolution STFT loss
+                (spectral convergence + log magnitude); 0 (GPT-SoVITS) leaves
+                it out, so-vits-svc-5.0 trains with 9 (``c_stft``).
             cache_generator_outputs (bool): Reuse the generator outputs of the
                 first turn of a training step in the second.
             plot_pred_mos (bool): Report the UTMOS of generated speech.
@@ -130,6 +142,9 @@ class SoVITS(VITS):
             )
         if generator_params is None:
             generator_params = vits_default("generator_params")
+        if generator_type == GENERATOR_NAME:
+            # ESPnet's VITS fills these in for its own generator type only.
+            generator_params = {**generator_params, "vocabs": idim, "aux_channels": odim}
         super().__init__(
             idim=idim,
             odim=odim,
@@ -154,6 +169,10 @@ class SoVITS(VITS):
         self.feat_match_loss = SoVITSFeatureLoss(**feat_match_loss_params)
         self.mel_loss = SoVITSMelLoss(**mel_loss_params)
         self.kl_loss = SoVITSKLLoss()
+        self.lambda_stft = lambda_stft
+        self.stft_loss = (
+            SoVITSMultiResolutionSTFTLoss(**stft_loss_params) if lambda_stft > 0 else None
+        )
 
     def sub_discriminator_names(self, count: int) -> List[str]:
         """Names for the stats of the discriminator's ``count`` outputs.
@@ -281,6 +300,12 @@ class SoVITS(VITS):
                 self.feat_match_loss.reduce(feat_terms) * self.lambda_feat_match
             )
             loss = mel_loss + kl_loss + dur_loss + adv_loss + feat_match_loss
+            if self.stft_loss is not None:
+                spectral_convergence, log_magnitude = self.stft_loss(
+                    speech_hat_, speech_
+                )
+                stft_loss = (spectral_convergence + log_magnitude) * self.lambda_stft
+                loss = loss + stft_loss
 
         stats = dict(
             generator_loss=loss.item(),
@@ -290,6 +315,8 @@ class SoVITS(VITS):
             generator_adv_loss=adv_loss.item(),
             generator_feat_match_loss=feat_match_loss.item(),
         )
+        if self.stft_loss is not None:
+            stats["generator_stft_loss"] = stft_loss.item()
         stats.update(self._named_terms("generator_adv_loss", adv_terms))
         stats.update(self._named_terms("generator_feat_match_loss", feat_terms))
         if self.plot_pred_mos:

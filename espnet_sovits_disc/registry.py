@@ -1,8 +1,8 @@
-"""Registration of the plugin's discriminators and model into ESPnet 202511.
+"""Registration of the plugin's discriminators, generator and model into ESPnet 202511.
 
 ESPnet has no plugin mechanism: its GAN models look discriminators up by name
-in module-level ``AVAILABLE_DISCRIMINATORS`` dicts, and its tasks look models
-up in ``tts_choices``. ``register()`` adds our names to all of them; it is
+in module-level ``AVAILABLE_DISCRIMINATORS`` dicts (and VITS its generators in
+``AVAILABLE_GENERATERS``), and its tasks look models up in ``tts_choices``. ``register()`` adds our names to all of them; it is
 idempotent and runs whenever the package's task or entry-point modules are
 imported (so processes spawned by ESPnet's multi-GPU launcher register too).
 """
@@ -32,6 +32,10 @@ DISCRIMINATOR_TABLES = (
     "espnet2.gan_svs.vits.vits",
     "espnet2.gan_svs.joint.joint_score2wav",
 )
+
+# The VITS generator table (ESPnet's spelling) and the plugin's entry in it.
+GENERATOR_TABLE = "espnet2.gan_tts.vits.vits"
+GENERATOR_NAME = "sovits_vits_generator"
 
 # ``ClassChoices`` of ESPnet 202511 that list the TTS models: training
 # (``gan_tts``) and inference / ``build_model_from_file`` (``tts``).
@@ -79,11 +83,16 @@ def model_tables() -> List[dict]:
 
 
 def register() -> None:
-    """Add the plugin's discriminators to every ESPnet discriminator table and
-    ``tts: sovits`` to both task choices (idempotent)."""
+    """Add the plugin's discriminators to every ESPnet discriminator table,
+    ``sovits_vits_generator`` to VITS's generators and ``tts: sovits`` to both
+    task choices (idempotent)."""
     for table in discriminator_tables():
         for name, cls in DISCRIMINATORS.items():
             table.setdefault(name, cls)
+    from espnet_sovits_disc.generator import SoVITSGenerator
+
+    generators = importlib.import_module(GENERATOR_TABLE).AVAILABLE_GENERATERS
+    generators.setdefault(GENERATOR_NAME, SoVITSGenerator)
     from espnet_sovits_disc.model import SoVITS
 
     for table in model_tables():

@@ -328,3 +328,34 @@ def test_inference_noise_scales_are_used(model):
     assert torch.equal(waves[0], waves[1])
     assert not (noisy.shape == waves[0].shape and torch.equal(noisy, waves[0]))
     assert waves[0].numel() % model.generator.upsample_factor == 0
+
+
+def test_stft_loss_term_is_added_with_its_weight():
+    """lambda_stft > 0 adds so-vits-svc-5.0's 9 * (sc + mag) to the generator loss."""
+    from espnet_sovits_disc.losses import SoVITSMultiResolutionSTFTLoss
+
+    resolutions = [[512, 50, 240], [1024, 120, 600]]
+    torch.manual_seed(0)
+    model = tiny_sovits(
+        lambda_stft=9.0, stft_loss_params={"resolutions": resolutions}
+    ).train()
+    data = batch()
+    torch.manual_seed(7)
+    out = model(**data, forward_generator=True)
+    model._cache = None
+    outs = generator_outputs(model, data, seed=7)
+    speech_hat, start_idxs = outs[0], outs[3]
+    speech = real_segments(model, data, start_idxs)
+    with torch.no_grad():
+        sc, mag = SoVITSMultiResolutionSTFTLoss(resolutions=resolutions)(speech_hat, speech)
+    stats = out["stats"]
+    np.testing.assert_allclose(
+        stats["generator_stft_loss"].item(), 9.0 * (sc + mag).item(), rtol=1e-5
+    )
+    parts = ["mel", "kl", "dur", "adv", "feat_match", "stft"]
+    np.testing.assert_allclose(
+        stats["generator_loss"].item(),
+        sum(stats[f"generator_{p}_loss"].item() for p in parts),
+        rtol=1e-5,
+    )
+    assert "generator_stft_loss" not in tiny_sovits()(**data, forward_generator=True)["stats"]

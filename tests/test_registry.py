@@ -47,6 +47,16 @@ def test_discriminators_in_every_espnet_table():
         assert "hifigan_multi_scale_multi_period_discriminator" in table
 
 
+def test_generator_in_vits_generator_table():
+    from espnet2.gan_tts.vits.vits import AVAILABLE_GENERATERS
+
+    from espnet_sovits_disc.generator import SoVITSGenerator
+
+    register()
+    assert AVAILABLE_GENERATERS["sovits_vits_generator"] is SoVITSGenerator
+    assert AVAILABLE_GENERATERS["vits_generator"].__name__ == "VITSGenerator"
+
+
 def test_sovits_model_in_both_task_choices():
     register()
     for choices in (gan_tts.tts_choices, tts.tts_choices):
