@@ -1,0 +1,299 @@
+"""Mixed precision: autocast keeps the spectrograms in float32 and the
+outputs, losses and gradients finite.
+
+What ESPnet 202511 does with ``--use_amp true``: its trainers use
+``torch.cuda.amp.autocast`` and ``torch.cuda.amp.GradScaler`` only. Without
+CUDA both disable themselves with a warning ("torch.cuda.amp.GradScaler is
+enabled, but CUDA is not available. Disabling." and "CUDA is not available
+... Disabling autocast"), so on CPU ``--use_amp true`` trains in float32 and
+saves an empty scaler state; ``test_use_amp_on_cpu_trains_in_float32`` proves
+it through the plugin's entry point. CPU mixed precision (bfloat16, and
+float16 where the CPU autocast supports it) is therefore tested here by
+running ``tts: sovits`` (built by the plugin's real GANTTSTask) under
+``torch.autocast("cpu")`` in ESPnet's turn order. The CUDA float16 tests with
+a GradScaler run only where a GPU is present.
+"""
+
+import math
+
+import pytest
+import torch
+import yaml
+from espnet2.train import gan_trainer
+
+import ddp_helpers
+from espnet_sovits_disc.losses import (
+    SoVITSDiscriminatorLoss,
+    SoVITSFeatureLoss,
+    SoVITSGeneratorLoss,
+)
+from espnet_sovits_disc.registry import get_discriminator_class
+from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
+from tiny_corpus import TEXTS, run_module, synthesize, train_args
+
+NAMES = ["sovits_mpd", "sovits_mrd", "sovits_svc"]
+CPU_DTYPES = [torch.bfloat16, torch.float16]
+
+
+def square_wave(length: int, period: int) -> torch.Tensor:
+    t = torch.arange(length)
+    return torch.where((t // (period // 2)) % 2 == 0, 1.0, -1.0)
+
+
+SIGNALS = {
+    "silence": lambda n: torch.zeros(n),
+    "square_full_scale": lambda n: square_wave(n, 64),
+    "square_nyquist": lambda n: square_wave(n, 2),
+    "dc_plus_one": lambda n: torch.ones(n),
+    "dc_minus_one": lambda n: -torch.ones(n),
+    "clipped_sine": lambda n: (8 * torch.sin(torch.arange(n) * 0.05)).clamp(-1, 1),
+}
+
+
+def signals(length: int, device: str = "cpu") -> torch.Tensor:
+    """(6, 1, length): one row per degenerate signal."""
+    rows = [make(length) for make in SIGNALS.values()]
+    return torch.stack(rows).unsqueeze(1).to(device)
+
+
+def capture_spectrogram_inputs(discriminator):
+    """Record the input of the first convolution of every resolution
+    sub-discriminator (the spectrogram it scores)."""
+    captured = []
+    for sub in discriminator.sub_discriminators():
+        if hasattr(sub, "spectrogram"):
+            sub.convs[0].register_forward_pre_hook(
+                lambda module, args, sub=sub: captured.append((sub, args[0]))
+            )
+    return captured
+
+
+def losses(outs_real, outs_fake):
+    real, fake = SoVITSDiscriminatorLoss()(outs_fake, outs_real)
+    generator = SoVITSGeneratorLoss()(outs_fake)
+    feature = SoVITSFeatureLoss()(outs_fake, outs_real)
+    return {"d_real": real, "d_fake": fake, "adv": generator, "feat": feature}
+
+
+# Below 2400 samples the 4096-point resolution has at most 4 frames, so a
+# stride-(1, 2) convolution sees a time axis of width 1; there PyTorch 2.11's
+# oneDNN bfloat16 conv2d weight gradient returns NaNs at random (upstream bug,
+# reproduced without the plugin; see the reliability report).
+RESOLUTION_AUTOCAST_LENGTH = 2400
+
+
+def autocast_length(discriminator) -> int:
+    subs = discriminator.sub_discriminators()
+    if any(hasattr(sub, "spectrogram") for sub in subs):
+        return max(discriminator.minimum_length, RESOLUTION_AUTOCAST_LENGTH)
+    return max(discriminator.minimum_length, 512)
+
+
+def check_autocast_pass(discriminator, device: str, dtype: torch.dtype):
+    """One forward/backward under autocast on the degenerate signals (real)
+    against scaled, shifted copies (fake); checks everything claimed above."""
+    length = autocast_length(discriminator)
+    real = signals(length, device)
+    fake = (0.5 * real.roll(7, dims=-1)).requires_grad_(True)
+    captured = capture_spectrogram_inputs(discriminator)
+    discriminator.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=device, dtype=dtype):
+        outs_real, outs_fake = discriminator.forward_pair(real, fake)
+        values = losses(outs_real, outs_fake)
+    assert {sub[-1].dtype for sub in outs_fake} == {dtype}, "autocast was not active"
+    for sub in outs_real + outs_fake:
+        for t in sub:
+            assert torch.isfinite(t).all()
+    for name, value in values.items():
+        assert value.dtype == torch.float32, name
+        assert torch.isfinite(value), name
+    sum(values.values()).backward()
+    assert torch.isfinite(fake.grad).all()
+    assert fake.grad.abs().sum() > 0
+    for name, p in discriminator.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    # The spectrogram fed to the first convolution is float32 and equals the
+    # one computed without autocast (real rows then fake rows).
+    resolution_subs = [
+        s for s in discriminator.sub_discriminators() if hasattr(s, "spectrogram")
+    ]
+    assert len(captured) == len(resolution_subs)
+    batch = torch.cat([real, fake.detach()])
+    for sub, spectrogram in captured:
+        assert spectrogram.dtype == torch.float32
+        with torch.no_grad():
+            assert torch.equal(spectrogram, sub.spectrogram(batch))
+    discriminator.zero_grad(set_to_none=True)
+    return values
+
+
+@pytest.fixture(scope="module")
+def default_discriminators():
+    torch.manual_seed(0)
+    return {name: get_discriminator_class(name)() for name in NAMES}
+
+
+# CPU float16 convolutions are slow emulations (tens of seconds for the
+# default discriminators on 2 cores): CPU float16 is covered by the model
+# test below; the discriminators run in bfloat16 here and float16 on CUDA.
+@pytest.mark.parametrize("name", NAMES)
+def test_cpu_bfloat16_autocast_float32_spectrograms_finite_losses_gradients(
+    default_discriminators, name
+):
+    discriminator = default_discriminators[name]
+    values = check_autocast_pass(discriminator, "cpu", torch.bfloat16)
+    with torch.no_grad():
+        length = autocast_length(discriminator)
+        real = signals(length)
+        fake = 0.5 * real.roll(7, dims=-1)
+        reference = losses(*discriminator.forward_pair(real, fake))
+    # Reduced precision changes the losses by a few percent at most.
+    for key, value in values.items():
+        expected = reference[key].item()
+        assert math.isclose(value.item(), expected, rel_tol=0.1, abs_tol=1e-3), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_float16_autocast_with_grad_scaler(default_discriminators, name):
+    """CUDA float16 autocast and a GradScaler, as ESPnet's --use_amp: float32
+    spectrograms, finite losses and three finite, unskipped steps."""
+    discriminator = default_discriminators[name].cuda()
+    try:
+        check_autocast_pass(discriminator, "cuda", torch.float16)
+        optimizer = torch.optim.AdamW(discriminator.parameters(), lr=2e-4)
+        scaler = torch.amp.GradScaler("cuda")
+        length = autocast_length(discriminator)
+        real = signals(length, "cuda")
+        for _ in range(3):
+            with torch.autocast(device_type="cuda", dtype=torch.float16):
+                fake = 0.5 * real.roll(7, -1)
+                outs_real, outs_fake = discriminator.forward_pair(real, fake)
+                loss_real, loss_fake = SoVITSDiscriminatorLoss()(outs_fake, outs_real)
+            loss = loss_real + loss_fake
+            assert torch.isfinite(loss)
+            scaler.scale(loss).backward()
+            scale_before = scaler.get_scale()
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            assert scaler.get_scale() >= scale_before, "a step saw inf/NaN gradients"
+        assert all(torch.isfinite(p).all() for p in discriminator.parameters())
+    finally:
+        discriminator.cpu()
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    return ddp_helpers.prepared_corpus(tmp_path_factory)
+
+
+def build_sovits(prepared, discriminator_conf: str):
+    """``tts: sovits`` built by the plugin's GANTTSTask from the tiny config,
+    and ESPnet's preprocessing for its batches."""
+    corpus, config, _ = prepared
+    parser = GANTTSTask.get_parser()
+    args = parser.parse_args(
+        [
+            "--config", str(config),
+            "--token_list", str(corpus.token_list),
+            "--token_type", "char",
+            "--cleaner", "none",
+            "--g2p", "none",
+            "--use_preprocessor", "true",
+            "--discriminator_type", "sovits_mpd",
+            "--discriminator_conf", discriminator_conf,
+        ]
+    )
+    torch.manual_seed(0)
+    model = GANTTSTask.build_model(args)
+    return model, args
+
+
+def tiny_batch(args, indices):
+    """A batch of tiny-corpus utterances through ESPnet's preprocessing and
+    collation of the task."""
+    preprocess = GANTTSTask.build_preprocess_fn(args, train=True)
+    collate = GANTTSTask.build_collate_fn(args, train=True)
+    items = []
+    for i in indices:
+        speech = synthesize(int(16000 * (0.5 + 0.03 * len(TEXTS[i]))), seed=i)
+        data = preprocess(f"utt{i}", {"text": TEXTS[i], "speech": speech})
+        items.append((f"utt{i}", data))
+    return collate(items)[1]
+
+
+# Found by this test: under autocast the generator's waveform is bfloat16 /
+# float16 while the real segment stays float32, and SoVITS's discriminator
+# turn passes both to ``forward_pair``, which refuses different dtypes
+# ("... needs real and fake waveforms on the same device with the same dtype,
+# got torch.float32 on cpu and torch.bfloat16 on cpu"). The same happens on
+# CUDA with ``--use_amp true``. Strict: the mark must go with the fix.
+AUTOCAST_TURN_BUG = pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="SoVITS discriminator turn: forward_pair(float32 real, low-precision fake)",
+)
+
+
+@AUTOCAST_TURN_BUG
+@pytest.mark.parametrize("dtype", CPU_DTYPES, ids=["bfloat16", "float16"])
+def test_sovits_trains_three_iterations_under_cpu_autocast(prepared, dtype):
+    """ESPnet's turn order (discriminator, then generator), each turn's forward
+    under CPU autocast, AdamW as configured: three iterations, every loss and
+    every parameter finite, the parameters updated."""
+    model, args = build_sovits(prepared, "periods=[2,3]")
+    model.train()
+    optimizers = GANTTSTask.build_optimizers(args, model)
+    initial = {n: p.detach().clone() for n, p in model.named_parameters()}
+    torch.manual_seed(1)
+    for step in range(3):
+        batch = tiny_batch(args, [2 + (step % 2) * 2, 3 + (step % 2) * 2])
+        turns = (("discriminator", optimizers[1]), ("generator", optimizers[0]))
+        for turn, optimizer in turns:
+            with torch.autocast("cpu", dtype=dtype):
+                retval = model(forward_generator=turn == "generator", **batch)
+            loss = retval["loss"]
+            assert loss.dtype == torch.float32
+            assert torch.isfinite(loss), (step, turn, retval["stats"])
+            for key, value in retval["stats"].items():
+                assert torch.isfinite(torch.as_tensor(value)).all(), (step, turn, key)
+            loss.backward()
+            optimizer.step()
+            for o in optimizers:
+                o.zero_grad(set_to_none=True)
+    for name, p in model.named_parameters():
+        assert torch.isfinite(p).all(), name
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, initial[n])]
+    assert any(n.startswith("tts.generator.") for n in changed)
+    assert any(n.startswith("tts.discriminator.") for n in changed)
+
+
+def test_use_amp_on_cpu_trains_in_float32(prepared, tmp_path):
+    """``--use_amp true`` through the plugin's entry point on CPU: 3 iterations,
+    finite losses; ESPnet's CUDA-only GradScaler disabled itself (an enabled
+    one saves its scale, a disabled one an empty state) and the trainer's
+    autocast is a no-op on CPU tensors."""
+    corpus, config, stats = prepared
+    conf = yaml.safe_load(config.read_text())
+    conf.update(num_iters_per_epoch=3, max_epoch=1, use_amp=True)
+    amp_config = tmp_path / "amp.yaml"
+    amp_config.write_text(yaml.safe_dump(conf))
+    proc = run_module(
+        "espnet_sovits_disc.bin.gan_tts_train",
+        train_args(corpus, amp_config, stats, tmp_path / "exp")
+        + ["--ngpu", "0", "--discriminator_type", "sovits_mpd",
+           "--discriminator_conf", "periods=[2,3]"],
+    )
+    assert "The training was finished at 1 epochs" in proc.stderr
+    checkpoint = torch.load(tmp_path / "exp" / "checkpoint.pth", weights_only=False)
+    assert checkpoint["scaler"] == {}
+    train_stats = checkpoint["reporter"]["stats"][1]["train"]
+    for key in ("generator_loss", "discriminator_loss"):
+        assert math.isfinite(train_stats[key]), key
+    for name, p in checkpoint["model"].items():
+        assert torch.isfinite(p).all(), name
+    with gan_trainer.autocast(True):
+        assert not torch.is_autocast_enabled("cpu")
+        x = torch.ones(4, 4)
+        assert (x @ x).dtype == torch.float32
