@@ -116,6 +116,9 @@ def test_ljspeech_config_is_the_gpt_sovits_stage2_setup(config, token_list):
         "win_length": 2048,
     }
     assert gen["decoder_upsample_scales"] == [10, 8, 2, 2, 2]
+    assert conf["generator_type"] == "sovits_vits_generator"
+    upsamplers = [stage[-1] for stage in tts.generator.decoder.upsamples]
+    assert [layer.kernel_size[0] for layer in upsamplers] == [16, 16, 8, 2, 2]
     assert math.prod(gen["decoder_upsample_scales"]) == 640
     assert gen["decoder_channels"] == 512 and gen["hidden_channels"] == 192
     assert gen["segment_size"] * 640 == 20480
@@ -150,12 +153,20 @@ def test_ljspeech_config_is_the_gpt_sovits_stage2_setup(config, token_list):
             tts.lambda_feat_match,
             tts.lambda_mel,
             tts.lambda_kl,
+            tts.lambda_stft,
         ) == (
             1.0,
             2.0,
             1.0,
             0.2,
+            9.0,
         )
+        assert tts.stft_loss.resolutions == [
+            (1024, 120, 600),
+            (2048, 240, 1200),
+            (4096, 480, 2400),
+            (512, 50, 240),
+        ]
     else:
         periods = (
             (2, 3, 5, 7, 11) if config.stem.endswith("v2") else (2, 3, 5, 7, 11, 17, 23)
@@ -179,6 +190,7 @@ def test_ljspeech_config_is_the_gpt_sovits_stage2_setup(config, token_list):
         assert not tts.generator_adv_loss.average_by_discriminators
         assert not tts.discriminator_adv_loss.average_by_discriminators
         assert not tts.feat_match_loss.average_by_discriminators
+        assert tts.stft_loss is None
 
 
 def without(config: dict, *paths: str) -> dict:
@@ -218,7 +230,8 @@ def test_variants_differ_from_v2_only_where_intended():
             "lambda_kl",
         )
     ]
-    assert without(svc, *disc, *losses) == without(v2, *disc, *losses)
+    stft = ["tts_conf.stft_loss_params", "tts_conf.lambda_stft"]
+    assert without(svc, *disc, *losses, *stft) == without(v2, *disc, *losses)
 
 
 @pytest.fixture(scope="module")
@@ -357,7 +370,8 @@ def test_preset_merges_into_a_config_and_builds(preset, token_list, tmp_path):
     # The rest of the config is kept.
     assert args.tts_conf["mel_loss_params"] == GPT_SOVITS_MEL
 
-    # With ESPnet's own VITS, the discriminator lines alone.
+    # With ESPnet's own VITS (and its own generator, which needs kernels of
+    # twice the upsampling scale), the discriminator lines alone.
     disc_only = {k: fragment[k] for k in ("discriminator_type", "discriminator_params")}
     _, vits = build(
         config,
@@ -368,5 +382,9 @@ def test_preset_merges_into_a_config_and_builds(preset, token_list, tmp_path):
         yaml.safe_dump(disc_only),
         "--tts_conf",
         "mel_loss_params.fs=32000",
+        "--tts_conf",
+        "generator_type=vits_generator",
+        "--tts_conf",
+        "generator_params.decoder_upsample_kernel_sizes=[20,16,4,4,4]",
     )
     assert isinstance(vits.tts.discriminator, cls)
