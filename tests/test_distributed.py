@@ -10,18 +10,25 @@ What runs where (ESPnet 202511):
   --dist_world_size 2 --dist_rank <r> --dist_master_addr 127.0.0.1
   --dist_master_port <port>``; the trainer then wraps the model in DDP
   without device ids. ``test_plugin_trainer_two_gloo_ranks`` runs the plugin's
-  entry point that way.
+  entry point that way (``--unused_parameters true`` is required, see below).
 * GAN turns leave the generator without gradients in the discriminator turn,
   so DDP needs ``find_unused_parameters=True`` (ESPnet:
   ``--unused_parameters true``); without it the second turn fails with
   DDP's "Expected to have finished reduction in the prior iteration" error.
 """
 
+import math
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 import torch
 
 import ddp_helpers
 from ddp_helpers import SMALL_DISCRIMINATORS
+from tiny_corpus import train_args
 
 NAMES = list(SMALL_DISCRIMINATORS)
 
@@ -108,3 +115,75 @@ def test_without_find_unused_parameters_the_generator_turn_fails_clearly(
         assert isinstance(outcome, str), "DDP accepted the unused parameters"
         assert "Expected to have finished reduction in the prior iteration" in outcome
         assert "find_unused_parameters=True" in outcome
+
+
+def launch_two_gloo_ranks(prepared, exp_dir, unused_parameters: str):
+    """The plugin's trainer as two CPU processes of one gloo group, started
+    the way an external launcher would (ESPnet's own launcher needs GPUs)."""
+    corpus, config, stats = prepared
+    port = ddp_helpers.free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    procs = []
+    for rank in range(2):
+        command = [
+            sys.executable, "-m", "espnet_sovits_disc.bin.gan_tts_train",
+            *train_args(corpus, config, stats, exp_dir),
+            "--ngpu", "0",
+            "--discriminator_type", "sovits_mrd",
+            "--discriminator_conf", "resolutions=[[64,8,32],[128,16,64]]",
+            "--multiprocessing_distributed", "false",
+            "--dist_backend", "gloo",
+            "--dist_world_size", "2",
+            "--dist_rank", str(rank),
+            "--dist_master_addr", "127.0.0.1",
+            "--dist_master_port", str(port),
+            "--unused_parameters", unused_parameters,
+        ]
+        procs.append(
+            subprocess.Popen(
+                command, env=env, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            )
+        )
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=300)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return [proc.returncode for proc in procs], outputs
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    return ddp_helpers.prepared_corpus(tmp_path_factory)
+
+
+def test_plugin_trainer_two_gloo_ranks(prepared, tmp_path):
+    """``tts: sovits`` through the plugin's entry point, 2 CPU ranks, gloo,
+    ESPnet's DDP wrapping: one epoch of 2 iterations, both turns, finite."""
+    codes, outputs = launch_two_gloo_ranks(prepared, tmp_path / "exp", "true")
+    assert codes == [0, 0], outputs[0][-4000:] + outputs[1][-4000:]
+    # ESPnet prefixes each log line with [host:rank/world_size].
+    assert re.search(r"\[[^\]]*:0/2\]", outputs[0])
+    assert re.search(r"\[[^\]]*:1/2\]", outputs[1])
+    assert "The training was finished at 1 epochs" in outputs[0]
+    checkpoint = torch.load(tmp_path / "exp" / "checkpoint.pth", weights_only=False)
+    train = checkpoint["reporter"]["stats"][1]["train"]
+    for key in ("generator_loss", "discriminator_loss"):
+        assert math.isfinite(train[key]), key
+    assert train["total_count"] == 2
+    for name, p in checkpoint["model"].items():
+        assert torch.isfinite(p).all(), name
+
+
+def test_plugin_trainer_needs_unused_parameters_true_under_ddp(prepared, tmp_path):
+    """Without ``--unused_parameters true`` DDP stops at the generator turn:
+    the discriminator turn left the generator without gradients."""
+    codes, outputs = launch_two_gloo_ranks(prepared, tmp_path / "exp", "false")
+    assert codes[0] != 0 and codes[1] != 0
+    for output in outputs:
+        assert "Expected to have finished reduction in the prior iteration" in output
