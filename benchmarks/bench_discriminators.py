@@ -233,11 +233,19 @@ def autocast(device: torch.device, precision: str):
 
 
 def d_turn(case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.device) -> None:
-    """Discriminator turn: score real and (detached) fake, loss, backward."""
+    """Discriminator turn: score real and (detached) fake, loss, backward.
+
+    As in ESPnet's GAN trainer, the model's forward returns only the loss, so
+    the outputs (feature maps included) are released before the backward.
+    """
+    d_loss(case, real, fake, device).backward()
+
+
+def d_loss(case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.device):
+    """The discriminator turn's forward: scores of real and fake, then the loss."""
     with autocast(device, case.precision):
         outs_real, outs_fake = case.score(real, fake)
-    loss = discriminator_loss(outs_real, outs_fake)
-    loss.backward()
+    return discriminator_loss(outs_real, outs_fake)
 
 
 def g_turn(case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.device) -> None:
