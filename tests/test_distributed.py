@@ -167,9 +167,9 @@ def test_plugin_trainer_two_gloo_ranks(prepared, tmp_path):
     ESPnet's DDP wrapping: one epoch of 2 iterations, both turns, finite."""
     codes, outputs = launch_two_gloo_ranks(prepared, tmp_path / "exp", "true")
     assert codes == [0, 0], outputs[0][-4000:] + outputs[1][-4000:]
-    # ESPnet prefixes each log line with [host:rank/world_size].
+    # ESPnet prefixes rank 0's log lines with [host:0/2] (other ranks log
+    # warnings only); rank 0 cannot finish a 2-process group without rank 1.
     assert re.search(r"\[[^\]]*:0/2\]", outputs[0])
-    assert re.search(r"\[[^\]]*:1/2\]", outputs[1])
     assert "The training was finished at 1 epochs" in outputs[0]
     checkpoint = torch.load(tmp_path / "exp" / "checkpoint.pth", weights_only=False)
     train = checkpoint["reporter"]["stats"][1]["train"]
