@@ -16,7 +16,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from tiny_corpus import (
+    TEXTS,
     TinyCorpus,
+    synthesize,
     collect_stats,
     tiny_train_config,
     write_config,
@@ -225,3 +227,93 @@ def prepared_corpus(tmp_path_factory) -> Tuple[TinyCorpus, Path, Path]:
     """The tiny corpus, a ``tts: sovits`` config (tensorboard and attention
     plots off) and its collected stats, made once per test session."""
     return _prepared_corpus(tmp_path_factory.getbasetemp() / "reliability_corpus")
+
+
+def build_sovits(
+    prepared, discriminator_conf: str, discriminator_type: str = "sovits_mpd"
+):
+    """``tts: sovits`` built by the plugin's GANTTSTask from the tiny config,
+    and the parsed arguments."""
+    from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
+
+    corpus, config, _ = prepared
+    parser = GANTTSTask.get_parser()
+    args = parser.parse_args(
+        [
+            "--config", str(config),
+            "--token_list", str(corpus.token_list),
+            "--token_type", "char",
+            "--cleaner", "none",
+            "--g2p", "none",
+            "--use_preprocessor", "true",
+            "--discriminator_type", discriminator_type,
+            "--discriminator_conf", discriminator_conf,
+        ]
+    )
+    torch.manual_seed(0)
+    model = GANTTSTask.build_model(args)
+    return model, args
+
+
+def tiny_batch(args, indices):
+    """A batch of tiny-corpus utterances through ESPnet's preprocessing and
+    collation of the task."""
+    from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
+
+    preprocess = GANTTSTask.build_preprocess_fn(args, train=True)
+    collate = GANTTSTask.build_collate_fn(args, train=True)
+    items = []
+    for i in indices:
+        speech = synthesize(int(16000 * (0.5 + 0.03 * len(TEXTS[i]))), seed=i)
+        data = preprocess(f"utt{i}", {"text": TEXTS[i], "speech": speech})
+        items.append((f"utt{i}", data))
+    return collate(items)[1]
+
+
+def sovits_worker(
+    rank: int, world_size: int, port: int, prepared, out_dir: str
+) -> None:
+    """``tts: sovits`` (built by the plugin's GANTTSTask) in DDP as ESPnet
+    wraps it (``find_unused_parameters=True``): 2 iterations of the
+    discriminator then the generator turn on this rank's half of a batch of 4,
+    AdamW from the config; saves the parameters after every step and which
+    parameters got gradients in each turn."""
+    from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
+
+    init_gloo(rank, world_size, port)
+    records = []
+    try:
+        model, args = build_sovits(
+            prepared, "resolutions=[[64,8,32],[128,16,64]]", "sovits_mrd"
+        )
+        inner = model
+        model = DDP(model, find_unused_parameters=True)
+        optimizers = GANTTSTask.build_optimizers(args, inner)
+        batch = tiny_batch(args, [2 + 2 * rank, 3 + 2 * rank])
+        torch.manual_seed(10 + rank)
+        for _ in range(ITERATIONS):
+            turns = (("discriminator", optimizers[1]), ("generator", optimizers[0]))
+            for turn, optimizer in turns:
+                retval = model(forward_generator=turn == "generator", **batch)
+                retval["loss"].backward()
+                with_grad = sorted(
+                    n for n, p in inner.named_parameters() if p.grad is not None
+                )
+                optimizer.step()
+                for o in optimizers:
+                    o.zero_grad(set_to_none=True)
+                records.append(
+                    {
+                        "turn": turn,
+                        "loss": retval["loss"].item(),
+                        "with_grad": with_grad,
+                        "params": {
+                            n: p.detach().clone() for n, p in inner.named_parameters()
+                        },
+                    }
+                )
+    except RuntimeError as e:
+        records = f"{type(e).__name__}: {e}"
+    finally:
+        torch.save(records, Path(out_dir) / f"sovits_rank{rank}.pt")
+        dist.destroy_process_group()

@@ -29,7 +29,8 @@ from espnet_sovits_disc.losses import (
 )
 from espnet_sovits_disc.registry import get_discriminator_class
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
-from tiny_corpus import TEXTS, run_module, synthesize, train_args
+from ddp_helpers import build_sovits, tiny_batch
+from tiny_corpus import run_module, train_args
 
 NAMES = ["sovits_mpd", "sovits_mrd", "sovits_svc"]
 CPU_DTYPES = [torch.bfloat16, torch.float16]
@@ -186,41 +187,6 @@ def test_cuda_float16_autocast_with_grad_scaler(default_discriminators, name):
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     return ddp_helpers.prepared_corpus(tmp_path_factory)
-
-
-def build_sovits(prepared, discriminator_conf: str):
-    """``tts: sovits`` built by the plugin's GANTTSTask from the tiny config,
-    and ESPnet's preprocessing for its batches."""
-    corpus, config, _ = prepared
-    parser = GANTTSTask.get_parser()
-    args = parser.parse_args(
-        [
-            "--config", str(config),
-            "--token_list", str(corpus.token_list),
-            "--token_type", "char",
-            "--cleaner", "none",
-            "--g2p", "none",
-            "--use_preprocessor", "true",
-            "--discriminator_type", "sovits_mpd",
-            "--discriminator_conf", discriminator_conf,
-        ]
-    )
-    torch.manual_seed(0)
-    model = GANTTSTask.build_model(args)
-    return model, args
-
-
-def tiny_batch(args, indices):
-    """A batch of tiny-corpus utterances through ESPnet's preprocessing and
-    collation of the task."""
-    preprocess = GANTTSTask.build_preprocess_fn(args, train=True)
-    collate = GANTTSTask.build_collate_fn(args, train=True)
-    items = []
-    for i in indices:
-        speech = synthesize(int(16000 * (0.5 + 0.03 * len(TEXTS[i]))), seed=i)
-        data = preprocess(f"utt{i}", {"text": TEXTS[i], "speech": speech})
-        items.append((f"utt{i}", data))
-    return collate(items)[1]
 
 
 # Found by this test: under autocast the generator's waveform is bfloat16 /
