@@ -55,7 +55,13 @@ from espnet_sovits_disc.discriminators import (
 from espnet_sovits_disc.discriminators.conv import WeightNormConv
 
 GPT_SOVITS_SEGMENT = 20480
-DISCRIMINATORS = ("sovits_mpd_v2", "sovits_mpd_v2Pro", "sovits_mrd", "sovits_svc", "espnet_vits")
+DISCRIMINATORS = (
+    "sovits_mpd_v2",
+    "sovits_mpd_v2Pro",
+    "sovits_mrd",
+    "sovits_svc",
+    "espnet_vits",
+)
 Outputs = List[List[torch.Tensor]]
 
 
@@ -75,7 +81,9 @@ def espnet_vits_discriminator() -> torch.nn.Module:
     return HiFiGANMultiScaleMultiPeriodDiscriminator(**params)
 
 
-def build_discriminator(name: str, gradient_checkpointing: bool = False) -> torch.nn.Module:
+def build_discriminator(
+    name: str, gradient_checkpointing: bool = False
+) -> torch.nn.Module:
     """Build a discriminator by its benchmark name (see ``DISCRIMINATORS``)."""
     if name == "sovits_mpd_v2":
         return SoVITSMultiPeriodDiscriminator(
@@ -86,7 +94,9 @@ def build_discriminator(name: str, gradient_checkpointing: bool = False) -> torc
             version="v2Pro", gradient_checkpointing=gradient_checkpointing
         )
     if name == "sovits_mrd":
-        return SoVITSMultiResolutionDiscriminator(gradient_checkpointing=gradient_checkpointing)
+        return SoVITSMultiResolutionDiscriminator(
+            gradient_checkpointing=gradient_checkpointing
+        )
     if name == "sovits_svc":
         return SoVITSSVCDiscriminator(gradient_checkpointing=gradient_checkpointing)
     if name == "espnet_vits":
@@ -162,7 +172,11 @@ def discriminator_loss(outs_real: Outputs, outs_fake: Outputs) -> torch.Tensor:
     """LSGAN discriminator loss in float32 (GPT-SoVITS ``discriminator_loss``)."""
     loss = 0.0
     for real, fake in zip(outs_real, outs_fake):
-        loss = loss + torch.mean((1 - real[-1].float()) ** 2) + torch.mean(fake[-1].float() ** 2)
+        loss = (
+            loss
+            + torch.mean((1 - real[-1].float()) ** 2)
+            + torch.mean(fake[-1].float() ** 2)
+        )
     return loss
 
 
@@ -172,7 +186,9 @@ def generator_loss(outs_real: Outputs, outs_fake: Outputs) -> torch.Tensor:
     for real, fake in zip(outs_real, outs_fake):
         loss = loss + torch.mean((1 - fake[-1].float()) ** 2)
         for fmap_real, fmap_fake in zip(real[:-1], fake[:-1]):
-            loss = loss + 2 * torch.mean(torch.abs(fmap_real.detach().float() - fmap_fake.float()))
+            loss = loss + 2 * torch.mean(
+                torch.abs(fmap_real.detach().float() - fmap_fake.float())
+            )
     return loss
 
 
@@ -186,7 +202,9 @@ class Case:
     variant: str = ""  # "", "checkpointing", "channels-last", "compile"
     module: Optional[torch.nn.Module] = None
     forward: Optional[Callable[[torch.Tensor], Outputs]] = None
-    score: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[Outputs, Outputs]]] = None
+    score: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[Outputs, Outputs]]] = (
+        None
+    )
     d_times: List[float] = field(default_factory=list)
     g_times: List[float] = field(default_factory=list)
     d_cpu: List[float] = field(default_factory=list)
@@ -229,10 +247,14 @@ def make_calls(module: torch.nn.Module, implementation: str, compile_: bool = Fa
 def autocast(device: torch.device, precision: str):
     """The autocast context of a precision ("fp32" disables autocast)."""
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
+    return torch.autocast(
+        device_type=device.type, dtype=dtype, enabled=dtype is not None
+    )
 
 
-def d_turn(case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.device) -> None:
+def d_turn(
+    case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.device
+) -> None:
     """Discriminator turn: score real and (detached) fake, loss, backward.
 
     As in ESPnet's GAN trainer, the model's forward returns only the loss, so
@@ -248,7 +270,9 @@ def d_loss(case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.dev
     return discriminator_loss(outs_real, outs_fake)
 
 
-def g_turn(case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.device) -> None:
+def g_turn(
+    case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.device
+) -> None:
     """Generator turn: fake with gradient, real without; gradient w.r.t. fake."""
     fake = fake.detach().requires_grad_(True)
     with autocast(device, case.precision):
@@ -359,14 +383,19 @@ def matmul_rates(device: torch.device, precision: str, quick: bool) -> Dict[str,
     1x1 convolution in channels-last layout (oneDNN/cuDNN), which is the same
     matrix product and on some CPUs runs faster than MKL.
     """
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
+        precision
+    ]
     rates = {}
     for n in (256,) if quick else MATMUL_SIZES:
         a = torch.randn(n, n, device=device).to(dtype)
         b = torch.randn(n, n, device=device).to(dtype)
         x = a.view(1, n, n, 1).contiguous(memory_format=torch.channels_last)
         w = b.view(n, n, 1, 1)
-        for name, fn in (("mm", lambda: torch.mm(a, b)), ("conv1x1", lambda: F.conv2d(x, w))):
+        for name, fn in (
+            ("mm", lambda: torch.mm(a, b)),
+            ("conv1x1", lambda: F.conv2d(x, w)),
+        ):
             fn()
             runs = [timed(fn, device) for _ in range(3)]
             rates[f"{name} {n}"] = 2 * n**3 / min(wall for wall, _ in runs) / 1e9
@@ -393,7 +422,10 @@ def build_cases(
             if has_pair:
                 configs += [("pair", "fp16", "channels-last")]
                 if compile_:
-                    configs += [("pair", "fp32", "compile"), ("pair", "fp16", "compile")]
+                    configs += [
+                        ("pair", "fp32", "compile"),
+                        ("pair", "fp16", "compile"),
+                    ]
         if has_pair:
             configs.append(("pair", "fp32", "checkpointing"))
         if quick:
@@ -431,7 +463,9 @@ def run_case(case: Case, turn: str, real, fake, device) -> Tuple[float, float]:
     return timed(lambda: fn(case, real, fake, device), device)
 
 
-def check_numbers(cases: List[Case], real, fake, device) -> Dict[Tuple[str, str], float]:
+def check_numbers(
+    cases: List[Case], real, fake, device
+) -> Dict[Tuple[str, str], float]:
     """Relative max difference of every case's scores against pair/separate fp32.
 
     Returns:
@@ -572,7 +606,9 @@ def make_report(
         "",
     ]
     for name in dict.fromkeys(case.discriminator for case in cases):
-        by_label = {c.label: c for c in cases if c.discriminator == name and not c.error}
+        by_label = {
+            c.label: c for c in cases if c.discriminator == name and not c.error
+        }
         lines.append(f"- {name}: " + ("; ".join(_ratios(by_label)) or "none"))
     return lines
 
@@ -583,7 +619,11 @@ RATIOS = (
     ("separate bf16", "separate fp32", "bf16 vs fp32 (separate)"),
     ("pair bf16", "separate fp32", "pair bf16 vs separate fp32"),
     ("pair fp16", "separate fp32", "pair fp16 vs separate fp32"),
-    ("pair fp16 channels-last", "separate fp32", "pair fp16 channels-last vs separate fp32"),
+    (
+        "pair fp16 channels-last",
+        "separate fp32",
+        "pair fp16 channels-last vs separate fp32",
+    ),
     ("pair fp16 compile", "separate fp32", "pair fp16 compile vs separate fp32"),
     ("pair fp32 checkpointing", "pair fp32", "checkpointing vs not"),
 )
@@ -596,34 +636,64 @@ def _ratios(by_label: Dict[str, Case]) -> List[str]:
             a, b = by_label.get(fast), by_label.get(slow)
             if a is None or b is None or not getattr(a, f"{turn}_times"):
                 continue
-            wall = _median(getattr(b, f"{turn}_times")) / _median(getattr(a, f"{turn}_times"))
-            cpu_a, cpu_b = _median(getattr(a, f"{turn}_cpu")), _median(getattr(b, f"{turn}_cpu"))
+            wall = _median(getattr(b, f"{turn}_times")) / _median(
+                getattr(a, f"{turn}_times")
+            )
+            cpu_a, cpu_b = _median(getattr(a, f"{turn}_cpu")), _median(
+                getattr(b, f"{turn}_cpu")
+            )
             cpu = f"{cpu_b / cpu_a:.2f}x" if cpu_a else "n/a"
             parts.append(f"{turn.upper()} {what} {wall:.2f}x / {cpu}")
-    plain, checkpointed = by_label.get("pair fp32"), by_label.get("pair fp32 checkpointing")
+    plain, checkpointed = by_label.get("pair fp32"), by_label.get(
+        "pair fp32 checkpointing"
+    )
     if plain and checkpointed and plain.d_peak and checkpointed.d_peak is not None:
         saving = 100 * (1 - checkpointed.d_peak / plain.d_peak)
-        parts.append(f"checkpointing cuts the D turn's peak activation memory by {saving:.0f}%")
+        parts.append(
+            f"checkpointing cuts the D turn's peak activation memory by {saving:.0f}%"
+        )
     return parts
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="segments per turn (default 2 on CPU, 16 on GPU)")
-    parser.add_argument("--segment", type=int, default=GPT_SOVITS_SEGMENT,
-                        help="waveform samples per segment (GPT-SoVITS: 20480)")
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="segments per turn (default 2 on CPU, 16 on GPU)",
+    )
+    parser.add_argument(
+        "--segment",
+        type=int,
+        default=GPT_SOVITS_SEGMENT,
+        help="waveform samples per segment (GPT-SoVITS: 20480)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    parser.add_argument("--discriminators", nargs="+", default=list(DISCRIMINATORS),
-                        choices=DISCRIMINATORS)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--no-compile", action="store_true",
-                        help="skip the torch.compile cases on a GPU")
+    parser.add_argument(
+        "--discriminators",
+        nargs="+",
+        default=list(DISCRIMINATORS),
+        choices=DISCRIMINATORS,
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads"
+    )
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="skip the torch.compile cases on a GPU",
+    )
     parser.add_argument("--markdown", default=None, help="also write the table here")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: 1 round, no warm-up, few cases, no ceiling sizes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 1 round, no warm-up, few cases, no ceiling sizes",
+    )
     args = parser.parse_args(argv)
     if args.batch_size is None:
         args.batch_size = 2 if args.device == "cpu" else 16
@@ -641,10 +711,15 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     torch.manual_seed(0)
     cases = build_cases(args.discriminators, device, args.quick, not args.no_compile)
     modules = {case.discriminator: case.module for case in cases if not case.variant}
-    flops = {name: count_conv_flops(modules[name], args.segment) for name in args.discriminators}
+    flops = {
+        name: count_conv_flops(modules[name], args.segment)
+        for name in args.discriminators
+    }
     real = 0.3 * torch.randn(args.batch_size, 1, args.segment, device=device)
     fake = 0.3 * torch.randn(args.batch_size, 1, args.segment, device=device)
-    precisions = sorted({c.precision for c in cases}, key=["fp32", "bf16", "fp16"].index)
+    precisions = sorted(
+        {c.precision for c in cases}, key=["fp32", "bf16", "fp16"].index
+    )
     ceilings: Dict[str, Dict[str, List[float]]] = {p: {} for p in precisions}
     for round_index in range(args.warmup + args.repeats):
         timed_round = round_index >= args.warmup

@@ -7,7 +7,9 @@ import torch
 
 from espnet_sovits_disc.discriminators import ScaleDiscriminator
 
-BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_discriminators.py"
+BENCHMARK = (
+    Path(__file__).resolve().parent.parent / "benchmarks" / "bench_discriminators.py"
+)
 
 
 def _load_benchmark():
@@ -23,16 +25,24 @@ def test_quick_mode_writes_the_table(tmp_path):
     lines = benchmark.main(
         [
             "--quick",
-            "--segment", "2048",
-            "--batch-size", "1",
-            "--discriminators", "sovits_mrd",
-            "--markdown", str(markdown),
+            "--segment",
+            "2048",
+            "--batch-size",
+            "1",
+            "--discriminators",
+            "sovits_mrd",
+            "--markdown",
+            str(markdown),
         ]
     )
     text = markdown.read_text()
     assert text.splitlines() == lines
     assert "| discriminator | implementation | D turn ms" in text
-    rows = [line for line in lines if line.startswith("| sovits") or line.startswith("| espnet")]
+    rows = [
+        line
+        for line in lines
+        if line.startswith("| sovits") or line.startswith("| espnet")
+    ]
     labels = {tuple(cell.strip() for cell in row.split("|")[1:3]) for row in rows}
     assert labels == {
         ("sovits_mrd", "pair fp32"),
@@ -50,9 +60,18 @@ def test_conv_flop_counts():
     benchmark = _load_benchmark()
     scale_only = torch.nn.ModuleList([ScaleDiscriminator()])
     # (out_channels, in_channels per group x kernel, output length) per conv
-    layers = [(16, 15, 256), (64, 164, 64), (256, 164, 16), (1024, 164, 4),
-              (1024, 164, 1), (1024, 5120, 1), (1, 3072, 1)]
-    expected = sum(2.0 * out * per_output * length for out, per_output, length in layers)
+    layers = [
+        (16, 15, 256),
+        (64, 164, 64),
+        (256, 164, 16),
+        (1024, 164, 4),
+        (1024, 164, 1),
+        (1024, 5120, 1),
+        (1, 3072, 1),
+    ]
+    expected = sum(
+        2.0 * out * per_output * length for out, per_output, length in layers
+    )
     count = benchmark.count_conv_flops(_Stack(scale_only), 256)
     assert count.forward == expected
     assert count.input_grad_d == expected - 2.0 * 16 * 15 * 256

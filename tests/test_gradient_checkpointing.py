@@ -35,7 +35,9 @@ def _turn_gradients(discriminator, real, fake):
     outs_real, outs_fake = discriminator.forward_pair(real, fake)
     loss = 0.0
     for sub_real, sub_fake in zip(outs_real, outs_fake):
-        loss = loss + torch.mean((1 - sub_real[-1]) ** 2) + torch.mean(sub_fake[-1] ** 2)
+        loss = (
+            loss + torch.mean((1 - sub_real[-1]) ** 2) + torch.mean(sub_fake[-1] ** 2)
+        )
         for fmap_real, fmap_fake in zip(sub_real[:-1], sub_fake[:-1]):
             loss = loss + torch.mean(torch.abs(fmap_real - fmap_fake))
     loss.backward()
