@@ -160,12 +160,11 @@ def small_discriminator(name: str) -> torch.nn.Module:
 PERIODS = (2, 3, 5, 7, 11, 17, 23)
 
 
-@pytest.mark.parametrize("channels", [(4, 4, 4, 4, 4), (2, 4, 4, 8, 8)])
-def test_every_residue_modulo_every_period_gives_documented_shapes(channels):
+def test_every_residue_modulo_every_period_gives_documented_shapes():
     """23 consecutive lengths from each period's minimum: every residue modulo
     every period of GPT-SoVITS v1/v2/v2Pro and so-vits-svc-5.0."""
     torch.manual_seed(0)
-    subs = [PeriodDiscriminator(period=p, channels=channels) for p in PERIODS]
+    subs = [PeriodDiscriminator(period=p, channels=(2, 4, 4, 8, 8)) for p in PERIODS]
     with torch.no_grad():
         for sub in subs:
             lengths = range(sub.minimum_length, sub.minimum_length + 23)
@@ -348,7 +347,7 @@ def test_module_converted_to_a_float_dtype_takes_that_dtype(name, dtype):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(SETTINGS, max_examples=12)
+@settings(SETTINGS, max_examples=8)
 @given(batch=st.integers(1, 4), extra=st.integers(0, 300), seed=st.integers(0, 99))
 def test_small_configurations_give_documented_shapes(name, batch, extra, seed):
     """Random batch sizes and lengths on the same kinds of sub-discriminators
