@@ -136,6 +136,7 @@ def test_ljspeech_config_is_the_gpt_sovits_stage2_setup(config, token_list):
     assert args.batch_type == "sorted" and args.batch_size == 32
     assert args.use_amp is True and args.grad_clip <= 0 and args.accum_grad == 1
     assert args.generator_first is False
+    assert args.unused_parameters is True  # required by DDP (tests/test_distributed.py)
 
     if config.stem == "train_vits_baseline":
         assert (
