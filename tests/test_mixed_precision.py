@@ -189,20 +189,6 @@ def prepared(tmp_path_factory):
     return ddp_helpers.prepared_corpus(tmp_path_factory)
 
 
-# Found by this test: under autocast the generator's waveform is bfloat16 /
-# float16 while the real segment stays float32, and SoVITS's discriminator
-# turn passes both to ``forward_pair``, which refuses different dtypes
-# ("... needs real and fake waveforms on the same device with the same dtype,
-# got torch.float32 on cpu and torch.bfloat16 on cpu"). The same happens on
-# CUDA with ``--use_amp true``. Strict: the mark must go with the fix.
-AUTOCAST_TURN_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="SoVITS discriminator turn: forward_pair(float32 real, low-precision fake)",
-)
-
-
-@AUTOCAST_TURN_BUG
 @pytest.mark.parametrize("dtype", CPU_DTYPES, ids=["bfloat16", "float16"])
 def test_sovits_trains_three_iterations_under_cpu_autocast(prepared, dtype):
     """ESPnet's turn order (discriminator, then generator), each turn's forward

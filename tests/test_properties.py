@@ -278,38 +278,9 @@ def test_resolution_minimum_is_the_exact_boundary(
             sub(waveform(2, minimum - 1, seed=0))
 
 
-# Found by these tests: S and P feed the waveform to their convolutions in its
-# own dtype, so a float64/bfloat16/float16 waveform into the float32 module
-# fails inside F.conv with a bare RuntimeError ("Input type (double) and bias
-# type (float) should be the same"). R casts to float32 for the STFT and is
-# fine. Strict xfail: the marks must go when the bug is fixed.
-MIXED_DTYPE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="S/P sub-discriminators do not cast a non-float32 waveform "
-    "(bare RuntimeError from F.conv)",
-)
-
-# Found by these tests: ResolutionDiscriminator.spectrogram returns float32
-# while a module converted with .double()/.half()/.to(torch.bfloat16) has
-# convolution weights of that dtype: bare RuntimeError ("Input type (float)
-# and bias type (double) should be the same").
-MODULE_DTYPE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="R sub-discriminators feed the float32 spectrogram to convolutions "
-    "of the module's dtype (bare RuntimeError from F.conv)",
-)
-
-
-def dtype_cases(dtypes, buggy_names, mark):
+def dtype_cases(dtypes):
     return [
-        pytest.param(
-            name,
-            dtype,
-            marks=[mark] if name in buggy_names and dtype != torch.float32 else [],
-            id=f"{name}-{str(dtype)[6:]}",
-        )
+        pytest.param(name, dtype, id=f"{name}-{str(dtype)[6:]}")
         for name in NAMES
         for dtype in dtypes
     ]
@@ -317,9 +288,10 @@ def dtype_cases(dtypes, buggy_names, mark):
 
 @pytest.mark.parametrize(
     "name, dtype",
-    dtype_cases(FLOAT_DTYPES, {"sovits_mpd", "sovits_svc"}, MIXED_DTYPE_BUG),
+    dtype_cases(FLOAT_DTYPES),
 )
 def test_any_float_waveform_into_float32_module_gives_finite_outputs(name, dtype):
+    """Waveforms of any floating dtype are cast to the module's dtype."""
     discriminator = small_discriminator(name)
     length = discriminator.minimum_length + 5
     with torch.no_grad():
@@ -331,7 +303,7 @@ def test_any_float_waveform_into_float32_module_gives_finite_outputs(name, dtype
 
 @pytest.mark.parametrize(
     "name, dtype",
-    dtype_cases(FLOAT_DTYPES[1:], {"sovits_mrd", "sovits_svc"}, MODULE_DTYPE_BUG),
+    dtype_cases(FLOAT_DTYPES[1:]),
 )
 def test_module_converted_to_a_float_dtype_takes_that_dtype(name, dtype):
     """``discriminator.to(dtype)`` with a waveform of that dtype: finite

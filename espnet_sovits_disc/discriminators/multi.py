@@ -42,7 +42,8 @@ class MultiDiscriminator(torch.nn.Module):
     """Runs a list of sub-discriminators on the same waveform.
 
     Every sub-discriminator has a ``name`` (``s``, ``p<period>``,
-    ``r<n_fft>``), a ``minimum_length`` and a forward that maps (B, 1, T) to
+    ``r<n_fft>``), a ``minimum_length`` with its ``length_requirement`` (why,
+    for error messages) and a forward that maps (B, 1, T) to
     ``[fmap_0, ..., fmap_{N-1}, score]``.
     """
 
@@ -97,7 +98,7 @@ class MultiDiscriminator(torch.nn.Module):
                 x,
                 minimum=sub.minimum_length,
                 owner=f"{sub.name} of {owner}",
-                reason=f"{type(sub).__name__}",
+                reason=sub.length_requirement,
             )
         recompute = (
             self.gradient_checkpointing and self.training and torch.is_grad_enabled()
@@ -129,7 +130,8 @@ class MultiDiscriminator(torch.nn.Module):
         """
         check_pair(real, fake, owner=type(self).__name__)
         batch = real.size(0)
-        outputs = self(torch.cat([real, fake], dim=0))
+        dtype = torch.promote_types(real.dtype, fake.dtype)
+        outputs = self(torch.cat([real.to(dtype), fake.to(dtype)], dim=0))
         outs_real = [[t[:batch] for t in sub] for sub in outputs]
         outs_fake = [[t[batch:] for t in sub] for sub in outputs]
         return outs_real, outs_fake

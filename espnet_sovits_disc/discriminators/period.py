@@ -53,6 +53,9 @@ class PeriodDiscriminator(torch.nn.Module):
         self.name = f"p{period}"
         # Reflect padding by p - T % p needs that many samples plus one.
         self.minimum_length = period // 2 + 1
+        self.length_requirement = (
+            f"reflect padding to a multiple of the period {period}"
+        )
         self.lrelu_slope = lrelu_slope
         in_channels = [1] + list(channels[:-1])
         strides = [stride] * (len(channels) - 1) + [1]
@@ -94,8 +97,9 @@ class PeriodDiscriminator(torch.nn.Module):
             x,
             minimum=self.minimum_length,
             owner=self.name,
-            reason=f"reflect padding to a multiple of the period {self.period}",
+            reason=self.length_requirement,
         )
+        x = x.to(self.conv_post.bias.dtype)
         batch, channels, length = x.shape
         remainder = length % self.period
         if remainder:

@@ -76,6 +76,10 @@ class ResolutionDiscriminator(torch.nn.Module):
         # Reflect padding needs more samples than it pads, and the padded
         # signal must hold at least one frame.
         self.minimum_length = max(self.padding + 1, n_fft - 2 * self.padding)
+        self.length_requirement = (
+            f"n_fft={n_fft}, hop_length={hop_length}: reflect padding of "
+            f"{self.padding} samples on both sides"
+        )
         self.lrelu_slope = lrelu_slope
         self.convs = torch.nn.ModuleList(
             normalized_conv(
@@ -150,12 +154,11 @@ class ResolutionDiscriminator(torch.nn.Module):
             x,
             minimum=self.minimum_length,
             owner=self.name,
-            reason=(
-                f"n_fft={self.n_fft}, hop_length={self.hop_length}: reflect "
-                f"padding of {self.padding} samples on both sides"
-            ),
+            reason=self.length_requirement,
         )
-        x = self.spectrogram(x)
+        # The spectrogram is float32; the convolutions run in the module's
+        # dtype (or autocast's).
+        x = self.spectrogram(x).to(self.conv_post.bias.dtype)
         feature_maps = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), self.lrelu_slope)

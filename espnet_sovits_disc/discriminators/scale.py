@@ -28,6 +28,7 @@ class ScaleDiscriminator(torch.nn.Module):
 
     name = "s"
     minimum_length = 1
+    length_requirement = "at least one sample"
 
     @typechecked
     def __init__(self, *, lrelu_slope: float = 0.1, use_spectral_norm: bool = False):
@@ -76,6 +77,7 @@ class ScaleDiscriminator(torch.nn.Module):
 
         """
         check_waveform(x, owner="ScaleDiscriminator")
+        x = x.to(self.conv_post.bias.dtype)
         feature_maps = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), self.lrelu_slope)
