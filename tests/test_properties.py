@@ -392,7 +392,7 @@ def wrong_shapes(draw):
 def test_wrong_shapes_are_refused_with_value_error(name, shape):
     x = torch.zeros(shape)
     if len(shape) == 3 and shape[1] == 1:
-        pattern = rf"non-empty waveform of shape \(B, 1, T\), got shape " + re.escape(
+        pattern = r"non-empty waveform of shape \(B, 1, T\), got shape " + re.escape(
             str(shape)
         )
     else:

@@ -14,7 +14,7 @@ but about five times faster in forward plus backward on the CPU, where the
 element-wise passes over the 47 M weights were a tenth of a turn.
 """
 
-from typing import Tuple, Union
+from typing import Iterable, List, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -175,3 +175,30 @@ def normalized_conv(
         groups=groups,
     )
     return torch.nn.utils.spectral_norm(conv)
+
+
+def conv_stack_outputs(
+    convs: Iterable[torch.nn.Module],
+    conv_post: torch.nn.Module,
+    x: torch.Tensor,
+    lrelu_slope: float,
+) -> List[torch.Tensor]:
+    """Run a discriminator's conv stack and return ESPnet's output format.
+
+    Args:
+        convs (Iterable[Module]): The convolutions, each followed by a leaky ReLU.
+        conv_post (Module): The final convolution, without activation.
+        x (Tensor): Input (B, C, T) or (B, C, H, W).
+        lrelu_slope (float): Negative slope of the leaky ReLUs.
+
+    Returns:
+        List[Tensor]: The output of each conv after its leaky ReLU (the
+            feature maps), then the flattened ``conv_post`` output (B, N), the
+            score.
+
+    """
+    feature_maps = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), lrelu_slope)
+        feature_maps.append(x)
+    return feature_maps + [torch.flatten(conv_post(x), 1, -1)]

@@ -11,7 +11,10 @@ import torch
 import torch.nn.functional as F
 from typeguard import typechecked
 
-from espnet_sovits_disc.discriminators.conv import normalized_conv
+from espnet_sovits_disc.discriminators.conv import (
+    conv_stack_outputs,
+    normalized_conv,
+)
 from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
 
 GPT_SOVITS_PERIOD_CHANNELS = (32, 128, 512, 1024, 1024)
@@ -105,9 +108,4 @@ class PeriodDiscriminator(torch.nn.Module):
         if remainder:
             x = F.pad(x, (0, self.period - remainder), "reflect")
         x = x.view(batch, channels, -1, self.period)
-        feature_maps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.lrelu_slope)
-            feature_maps.append(x)
-        score = torch.flatten(self.conv_post(x), 1, -1)
-        return feature_maps + [score]
+        return conv_stack_outputs(self.convs, self.conv_post, x, self.lrelu_slope)

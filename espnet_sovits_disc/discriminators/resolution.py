@@ -9,7 +9,10 @@ import torch
 import torch.nn.functional as F
 from typeguard import typechecked
 
-from espnet_sovits_disc.discriminators.conv import normalized_conv
+from espnet_sovits_disc.discriminators.conv import (
+    conv_stack_outputs,
+    normalized_conv,
+)
 from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
 
 # (n_fft, hop_length, win_length) of so-vits-svc-5.0's configs/base.yaml.
@@ -159,9 +162,4 @@ class ResolutionDiscriminator(torch.nn.Module):
         # The spectrogram is float32; the convolutions run in the module's
         # dtype (or autocast's).
         x = self.spectrogram(x).to(self.conv_post.bias.dtype)
-        feature_maps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.lrelu_slope)
-            feature_maps.append(x)
-        score = torch.flatten(self.conv_post(x), 1, -1)
-        return feature_maps + [score]
+        return conv_stack_outputs(self.convs, self.conv_post, x, self.lrelu_slope)

@@ -6,10 +6,12 @@ This is GPT-SoVITS ``DiscriminatorS``, which is also so-vits-svc-5.0's MSD.
 from typing import List
 
 import torch
-import torch.nn.functional as F
 from typeguard import typechecked
 
-from espnet_sovits_disc.discriminators.conv import normalized_conv
+from espnet_sovits_disc.discriminators.conv import (
+    conv_stack_outputs,
+    normalized_conv,
+)
 from espnet_sovits_disc.discriminators.inputs import check_waveform
 
 # (in_channels, out_channels, kernel_size, stride, groups, padding) per conv.
@@ -78,9 +80,4 @@ class ScaleDiscriminator(torch.nn.Module):
         """
         check_waveform(x, owner="ScaleDiscriminator")
         x = x.to(self.conv_post.bias.dtype)
-        feature_maps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.lrelu_slope)
-            feature_maps.append(x)
-        score = torch.flatten(self.conv_post(x), 1, -1)
-        return feature_maps + [score]
+        return conv_stack_outputs(self.convs, self.conv_post, x, self.lrelu_slope)
