@@ -31,24 +31,12 @@ from espnet_sovits_disc.registry import get_discriminator_class
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
 from ddp_helpers import build_sovits, tiny_batch
 from tiny_corpus import run_module, train_args
+from signals import SIGNALS
 
 NAMES = ["sovits_mpd", "sovits_mrd", "sovits_svc"]
 CPU_DTYPES = [torch.bfloat16, torch.float16]
 
 
-def square_wave(length: int, period: int) -> torch.Tensor:
-    t = torch.arange(length)
-    return torch.where((t // (period // 2)) % 2 == 0, 1.0, -1.0)
-
-
-SIGNALS = {
-    "silence": lambda n: torch.zeros(n),
-    "square_full_scale": lambda n: square_wave(n, 64),
-    "square_nyquist": lambda n: square_wave(n, 2),
-    "dc_plus_one": lambda n: torch.ones(n),
-    "dc_minus_one": lambda n: -torch.ones(n),
-    "clipped_sine": lambda n: (8 * torch.sin(torch.arange(n) * 0.05)).clamp(-1, 1),
-}
 
 
 def signals(length: int, device: str = "cpu") -> torch.Tensor:

@@ -25,6 +25,7 @@ from espnet_sovits_disc.discriminators import (
     ScaleDiscriminator,
 )
 from espnet_sovits_disc.registry import get_discriminator_class
+from signals import SIGNALS
 
 NAMES = ["sovits_mpd", "sovits_mrd", "sovits_svc"]
 
@@ -413,19 +414,6 @@ def test_sixteen_bit_pcm_hint_is_given():
         default_discriminator("sovits_mpd")(x)
 
 
-def square_wave(length: int, period: int) -> torch.Tensor:
-    t = torch.arange(length)
-    return torch.where((t // (period // 2)) % 2 == 0, 1.0, -1.0)
-
-
-SIGNALS = {
-    "silence": lambda n: torch.zeros(n),
-    "square_full_scale": lambda n: square_wave(n, 64),
-    "square_nyquist": lambda n: square_wave(n, 2),
-    "dc_plus_one": lambda n: torch.ones(n),
-    "dc_minus_one": lambda n: -torch.ones(n),
-    "clipped_sine": lambda n: (8 * torch.sin(torch.arange(n) * 0.05)).clamp(-1, 1),
-}
 
 
 @pytest.mark.parametrize("name", NAMES)
