@@ -8,6 +8,8 @@ Example::
 
 from typing import Optional, Sequence
 
+import torch
+
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
 
 
@@ -23,7 +25,14 @@ def main(cmd: Optional[Sequence[str]] = None):
         cmd (Optional[Sequence[str]]): Arguments; ``None`` reads ``sys.argv``.
 
     """
-    GANTTSTask.main(cmd=cmd)
+    try:
+        GANTTSTask.main(cmd=cmd)
+    finally:
+        # ESPnet leaves the process group of a distributed run alive; its
+        # gloo threads can then abort the interpreter at exit ("terminate
+        # called without an active exception"), failing a finished run.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
