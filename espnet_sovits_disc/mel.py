@@ -11,8 +11,9 @@ from typing import Dict, Optional, Tuple
 
 import librosa
 import torch
-import torch.nn.functional as F
 from typeguard import typechecked
+
+from espnet_sovits_disc.stft import reflect_padded_stft
 
 MAGNITUDE_EPS = 1e-8
 LOG_CLAMP = 1e-5
@@ -124,19 +125,14 @@ class LogMelSpectrogram(torch.nn.Module):
                 f"than {self.padding} samples"
             )
         filterbank, window = self._constants(x.device)
+        spec = reflect_padded_stft(
+            x,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=window,
+        )
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = F.pad(x.float().unsqueeze(1), (self.padding, self.padding), "reflect")
-            spec = torch.stft(
-                x.squeeze(1),
-                n_fft=self.n_fft,
-                hop_length=self.hop_length,
-                win_length=self.win_length,
-                window=window,
-                center=False,
-                normalized=False,
-                onesided=True,
-                return_complex=True,
-            )
             magnitude = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + MAGNITUDE_EPS)
             mel = torch.matmul(filterbank, magnitude)
             return torch.log(torch.clamp(mel, min=LOG_CLAMP))

@@ -606,16 +606,12 @@ def load_reference_state_dict(
     state_dict, upcast, renamed = canonicalize(found)
     state_dict, aliased = _rename_aliases(state_dict, discriminator_type)
     renamed += aliased
-    discriminator = build_discriminator(
-        discriminator_type, discriminator_conf, device="meta"
-    )
-    verify_coverage(
-        discriminator,
+    discriminator, ordered = _in_reference_order(
         state_dict,
-        discriminator_type=discriminator_type,
+        discriminator_type,
+        discriminator_conf,
         source=f"{str(src)!r} ({entry!r})",
     )
-    ordered = {key: state_dict[key] for key in discriminator.state_dict()}
     summary = TransferSummary(
         src=str(src),
         dst="",
@@ -668,6 +664,34 @@ def load_pretrained_discriminator(
     )
     discriminator.load_state_dict(state_dict, strict=True, assign=True)
     return discriminator
+
+
+def _in_reference_order(
+    state_dict: StateDict,
+    discriminator_type: str,
+    discriminator_conf: Optional[Mapping[str, Any]],
+    source: str,
+) -> Tuple[torch.nn.Module, StateDict]:
+    """Check that ``state_dict`` fits the discriminator exactly and order it.
+
+    Returns:
+        Tuple[Module, Dict[str, Tensor]]: The (meta-device) discriminator and
+            the state dict in its (the reference's) key order.
+
+    Raises:
+        CheckpointError: If tensors are missing, extra or of another shape.
+
+    """
+    discriminator = build_discriminator(
+        discriminator_type, discriminator_conf, device="meta"
+    )
+    verify_coverage(
+        discriminator,
+        state_dict,
+        discriminator_type=discriminator_type,
+        source=source,
+    )
+    return discriminator, {key: state_dict[key] for key in discriminator.state_dict()}
 
 
 def _normalize_prefix(prefix: str) -> str:
@@ -846,16 +870,12 @@ def export_discriminator(
             f"format {format!r} holds a {needed_type} discriminator, but the ESPnet "
             f"checkpoint's is {discriminator_type}; {fix}"
         )
-    discriminator = build_discriminator(
-        discriminator_type, discriminator_conf, device="meta"
-    )
-    verify_coverage(
-        discriminator,
+    discriminator, ordered = _in_reference_order(
         state_dict,
-        discriminator_type=discriminator_type,
+        discriminator_type,
+        discriminator_conf,
         source=f"{str(src)!r} (under {_normalize_prefix(prefix)!r})",
     )
-    ordered = {key: state_dict[key] for key in discriminator.state_dict()}
     _save({entry_out: ordered}, dst)
     return TransferSummary(
         src=str(src),

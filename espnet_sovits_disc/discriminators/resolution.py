@@ -6,7 +6,6 @@ This is so-vits-svc-5.0's (UnivNet's) ``DiscriminatorR``.
 from typing import List
 
 import torch
-import torch.nn.functional as F
 from typeguard import typechecked
 
 from espnet_sovits_disc.discriminators.conv import (
@@ -14,6 +13,7 @@ from espnet_sovits_disc.discriminators.conv import (
     normalized_conv,
 )
 from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
+from espnet_sovits_disc.stft import reflect_padded_stft
 
 # (n_fft, hop_length, win_length) of so-vits-svc-5.0's configs/base.yaml.
 SOVITS_SVC_RESOLUTIONS = (
@@ -117,26 +117,22 @@ class ResolutionDiscriminator(torch.nn.Module):
             Tensor: Magnitude (B, 1, n_fft // 2 + 1, frames), float32.
 
         """
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            x = F.pad(x.float(), (self.padding, self.padding), mode="reflect")
-            # A window of ones is what torch.stft uses when given none, as the
-            # reference does; passing it explicitly avoids torch's warning.
-            if self.window == "hann":
-                window = torch.hann_window(self.win_length, device=x.device)
-            else:
-                window = torch.ones(self.win_length, device=x.device)
-            spec = torch.stft(
-                x.squeeze(1),
-                n_fft=self.n_fft,
-                hop_length=self.hop_length,
-                win_length=self.win_length,
-                window=window,
-                center=False,
-                return_complex=True,
-            )
-            # abs() equals sqrt(re^2 + im^2) and has a zero (not NaN) gradient
-            # at an all-zero bin, so silence trains without NaNs.
-            return spec.abs().unsqueeze(1)
+        # A window of ones is what torch.stft uses when given none, as the
+        # reference does; passing it explicitly avoids torch's warning.
+        if self.window == "hann":
+            window = torch.hann_window(self.win_length, device=x.device)
+        else:
+            window = torch.ones(self.win_length, device=x.device)
+        spec = reflect_padded_stft(
+            x.squeeze(1),
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=window,
+        )
+        # abs() equals sqrt(re^2 + im^2) and has a zero (not NaN) gradient at
+        # an all-zero bin, so silence trains without NaNs.
+        return spec.abs().unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """Calculate forward propagation.
