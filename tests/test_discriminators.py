@@ -2,7 +2,9 @@
 
 Every score and feature map of all four golden cases is compared within the
 tolerances of tests/data/GOLDEN_README.md: arrays with rtol 1e-3 and atol
-1e-4 x max|expected|, whole-map sums with rtol 1e-4.
+1e-4 x max|expected|, whole-map sums with rtol 1e-4. The cases with period
+discriminators run with both convolution algorithms ("direct" and "gemm"),
+whichever ``auto`` picks on this machine.
 """
 
 import pytest
@@ -37,16 +39,28 @@ EXPECTED_PARAMETERS = {
 }
 
 
-def build(case: str) -> torch.nn.Module:
+# Golden cases crossed with the period discriminators' convolution algorithms.
+GOLDEN_RUNS = [
+    (case, algorithm)
+    for case in CASES
+    for algorithm in (("direct", "gemm") if case != "sovits_svc_mrd" else ("auto",))
+]
+
+
+def build(case: str, conv_algorithm: str = "auto") -> torch.nn.Module:
     name, params = CASES[case]
+    if conv_algorithm != "auto":
+        params = {**params, "conv_algorithm": conv_algorithm}
     return get_discriminator_class(name)(**params)
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+@pytest.fixture(
+    scope="module", params=GOLDEN_RUNS, ids=[f"{c}-{a}" for c, a in GOLDEN_RUNS]
+)
 def golden_case(request):
     """A discriminator of one golden case with the golden weights, and its outputs."""
-    case = request.param
-    discriminator = build(case).eval()
+    case, conv_algorithm = request.param
+    discriminator = build(case, conv_algorithm).eval()
     discriminator.load_state_dict(reference_state_dict(case))
     real, fake = inputs()
     with torch.no_grad():

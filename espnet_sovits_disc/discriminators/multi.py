@@ -148,6 +148,7 @@ class SoVITSMultiPeriodDiscriminator(MultiDiscriminator):
         version: Optional[str] = None,
         use_spectral_norm: bool = False,
         gradient_checkpointing: bool = False,
+        conv_algorithm: str = "auto",
     ):
         """Initialize SoVITSMultiPeriodDiscriminator.
 
@@ -158,12 +159,18 @@ class SoVITSMultiPeriodDiscriminator(MultiDiscriminator):
                 "v2ProPlus" add 17 and 23. Conflicting ``periods`` are refused.
             use_spectral_norm (bool): Spectral instead of weight normalization.
             gradient_checkpointing (bool): Recompute activations in backward.
+            conv_algorithm (str): How the period discriminators' convolutions
+                run: "auto", "direct" or "gemm" (see ``PeriodDiscriminator``).
 
         """
         periods = _periods_for_version(tuple(periods), version)
         discriminators = [ScaleDiscriminator(use_spectral_norm=use_spectral_norm)]
         discriminators += [
-            PeriodDiscriminator(period=p, use_spectral_norm=use_spectral_norm)
+            PeriodDiscriminator(
+                period=p,
+                use_spectral_norm=use_spectral_norm,
+                conv_algorithm=conv_algorithm,
+            )
             for p in periods
         ]
         super().__init__(
@@ -236,6 +243,7 @@ class SoVITSSVCDiscriminator(MultiDiscriminator):
         window: str = "rectangular",
         use_spectral_norm: bool = False,
         gradient_checkpointing: bool = False,
+        conv_algorithm: str = "auto",
     ):
         """Initialize SoVITSSVCDiscriminator.
 
@@ -248,6 +256,8 @@ class SoVITSSVCDiscriminator(MultiDiscriminator):
             window (str): MRD STFT window, "rectangular" (the reference) or "hann".
             use_spectral_norm (bool): Spectral instead of weight normalization.
             gradient_checkpointing (bool): Recompute activations in backward.
+            conv_algorithm (str): How the MPD's convolutions run: "auto",
+                "direct" or "gemm" (see ``PeriodDiscriminator``).
 
         """
         super().__init__(
@@ -266,6 +276,7 @@ class SoVITSSVCDiscriminator(MultiDiscriminator):
                     channels=period_channels,
                     lrelu_slope=lrelu_slope,
                     use_spectral_norm=use_spectral_norm,
+                    conv_algorithm=conv_algorithm,
                 )
                 for p in periods
             ]

@@ -3,6 +3,10 @@
 The defaults are GPT-SoVITS ``DiscriminatorP(period, kernel_size=5,
 stride=3)``; ``channels=(64, 128, 256, 512, 1024)`` with ``lrelu_slope=0.2``
 gives so-vits-svc-5.0's UnivNet variant.
+
+The stack runs either as the reference does, (k, 1) convolutions on
+(B, C, H, p) tensors ("direct"), or time-major as one matrix product per
+layer ("gemm", see ``gemm.py``); both give the reference's numbers.
 """
 
 from typing import List, Sequence
@@ -14,6 +18,11 @@ from typeguard import typechecked
 from espnet_sovits_disc.discriminators.conv import (
     conv_stack_outputs,
     normalized_conv,
+)
+from espnet_sovits_disc.discriminators.gemm import (
+    check_conv_algorithm,
+    cpu_prefers_gemm,
+    time_major_conv,
 )
 from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
 
@@ -34,6 +43,7 @@ class PeriodDiscriminator(torch.nn.Module):
         stride: int = 3,
         lrelu_slope: float = 0.1,
         use_spectral_norm: bool = False,
+        conv_algorithm: str = "auto",
     ):
         """Initialize PeriodDiscriminator.
 
@@ -45,9 +55,20 @@ class PeriodDiscriminator(torch.nn.Module):
             stride (int): Stride along the folded time axis.
             lrelu_slope (float): Negative slope of the leaky ReLUs.
             use_spectral_norm (bool): Spectral instead of weight normalization.
+            conv_algorithm (str): How the convolutions run: "direct" as
+                (k, 1) convolutions on (B, C, H, p), "gemm" as matrix products
+                on time-major (B * p, H, C) activations (weight normalization
+                only), "auto" gemm for CPU tensors on AVX2 CPUs and direct
+                otherwise. The same numbers up to float32 rounding.
 
         """
         super().__init__()
+        check_conv_algorithm(conv_algorithm)
+        if conv_algorithm == "gemm" and use_spectral_norm:
+            raise ValueError(
+                "conv_algorithm='gemm' needs weight-normalized convolutions; "
+                "with use_spectral_norm=True use conv_algorithm='direct' or 'auto'"
+            )
         if period < 1:
             raise ValueError(f"period must be a positive integer, got {period}")
         if len(channels) == 0:
@@ -60,6 +81,8 @@ class PeriodDiscriminator(torch.nn.Module):
             f"reflect padding to a multiple of the period {period}"
         )
         self.lrelu_slope = lrelu_slope
+        self.use_spectral_norm = use_spectral_norm
+        self.conv_algorithm = conv_algorithm
         in_channels = [1] + list(channels[:-1])
         strides = [stride] * (len(channels) - 1) + [1]
         self.convs = torch.nn.ModuleList(
@@ -107,5 +130,40 @@ class PeriodDiscriminator(torch.nn.Module):
         remainder = length % self.period
         if remainder:
             x = F.pad(x, (0, self.period - remainder), "reflect")
+        if self._uses_gemm(x):
+            return self._forward_time_major(x)
         x = x.view(batch, channels, -1, self.period)
         return conv_stack_outputs(self.convs, self.conv_post, x, self.lrelu_slope)
+
+    def _uses_gemm(self, x: torch.Tensor) -> bool:
+        if self.conv_algorithm == "auto":
+            return (
+                x.device.type == "cpu"
+                and not self.use_spectral_norm
+                and cpu_prefers_gemm()
+            )
+        return self.conv_algorithm == "gemm"
+
+    def _forward_time_major(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The conv stack on the B * p folded columns, time-major (B * p, H, C).
+
+        The feature maps are returned as (B, C_l, H_l, p) views of the
+        time-major activations (not contiguous), the score as (B, H * p).
+        """
+        batch, period = x.size(0), self.period
+        columns = x.view(batch, -1, period).transpose(1, 2)
+        h = columns.reshape(batch * period, -1, 1)
+        feature_maps = []
+        for conv in self.convs:
+            h = F.leaky_relu(self._time_major_conv(conv, h), self.lrelu_slope)
+            feature_maps.append(
+                h.view(batch, period, h.size(1), h.size(2)).permute(0, 3, 2, 1)
+            )
+        score = self._time_major_conv(self.conv_post, h).view(batch, period, -1)
+        return feature_maps + [score.transpose(1, 2).reshape(batch, -1)]
+
+    @staticmethod
+    def _time_major_conv(conv: torch.nn.Module, h: torch.Tensor) -> torch.Tensor:
+        return time_major_conv(
+            h, conv.weight(), conv.bias, conv.stride[0], conv.padding[0]
+        )

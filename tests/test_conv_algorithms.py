@@ -1,0 +1,143 @@
+"""The period discriminators' two convolution algorithms compute the same numbers.
+
+"direct" runs (k, 1) convolutions on (B, C, H, p) as the references do;
+"gemm" runs one matrix product per layer on time-major activations. The
+golden tests (test_discriminators.py) run both against the references; these
+tests pin the rest: gradients, autocast, the custom backward and the choice
+that "auto" makes.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from espnet_sovits_disc.discriminators import (
+    PeriodDiscriminator,
+    SoVITSMultiPeriodDiscriminator,
+    SoVITSSVCDiscriminator,
+)
+from espnet_sovits_disc.discriminators.gemm import cpu_prefers_gemm, time_major_conv
+from espnet_sovits_disc.discriminators.period import UNIVNET_PERIOD_CHANNELS
+
+
+def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+
+def outputs_and_gradients(discriminator, x, conv_algorithm):
+    """Outputs, waveform gradient and parameter gradients with one algorithm."""
+    for module in discriminator.modules():
+        if isinstance(module, PeriodDiscriminator):
+            module.conv_algorithm = conv_algorithm
+    discriminator.zero_grad(set_to_none=True)
+    x = x.detach().requires_grad_(True)
+    outputs = discriminator(x)
+    loss = sum(t.float().square().mean() for sub in outputs for t in sub)
+    loss.backward()
+    flat = [t.detach() for sub in outputs for t in sub]
+    grads = [p.grad for p in discriminator.parameters()]
+    return flat, x.grad, grads
+
+
+DISCRIMINATORS = [
+    lambda: SoVITSMultiPeriodDiscriminator(periods=[2, 3, 7]),
+    lambda: SoVITSSVCDiscriminator(resolutions=[[512, 50, 240]], periods=[5, 11]),
+]
+
+
+@pytest.mark.parametrize("make_discriminator", DISCRIMINATORS, ids=["mpd", "svc"])
+@pytest.mark.parametrize("length", [2310, 2311, 2417])
+def test_gemm_equals_direct_in_float64(make_discriminator, length):
+    """The same math: in float64 the two agree to float64 rounding."""
+    torch.manual_seed(length)
+    discriminator = make_discriminator().double()
+    x = 0.3 * torch.randn(2, 1, length, dtype=torch.float64)
+    direct = outputs_and_gradients(discriminator, x, "direct")
+    gemm = outputs_and_gradients(discriminator, x, "gemm")
+    for a, b in zip(gemm[0], direct[0]):
+        assert a.shape == b.shape and a.dtype == b.dtype == torch.float64
+        assert relative_difference(a, b) < 1e-10
+    assert relative_difference(gemm[1], direct[1]) < 1e-10
+    assert max(relative_difference(a, b) for a, b in zip(gemm[2], direct[2])) < 1e-10
+
+
+@pytest.mark.parametrize("make_discriminator", DISCRIMINATORS, ids=["mpd", "svc"])
+def test_gemm_in_float32_is_within_1e_4_of_float64(make_discriminator):
+    """Every float32 output and gradient is within 1e-4 (relative to its
+    largest value) of the float64 result (measured: at most about 4e-6; the
+    direct oneDNN path was up to 5e-3 off on some parameter gradients)."""
+    torch.manual_seed(2311)
+    discriminator = make_discriminator()
+    x = 0.3 * torch.randn(2, 1, 2311)
+    gemm = outputs_and_gradients(discriminator, x, "gemm")
+    exact = outputs_and_gradients(discriminator.double(), x.double(), "direct")
+    pairs = list(zip(gemm[0], exact[0])) + [(gemm[1], exact[1])]
+    pairs += list(zip(gemm[2], exact[2]))
+    worst = max(relative_difference(a.double(), b) for a, b in pairs)
+    assert worst < 1e-4, f"float32 gemm is {worst:.1e} off the float64 result"
+
+
+@pytest.mark.parametrize(
+    "stride, padding, kernel", [(3, 2, 5), (1, 2, 5), (1, 1, 3), (2, 0, 4)]
+)
+def test_time_major_conv_is_conv1d_and_its_backward_passes_gradcheck(
+    stride, padding, kernel
+):
+    torch.manual_seed(0)
+    x = torch.randn(3, 17, 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(6, 4, kernel, 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    ours = time_major_conv(x, weight, bias, stride, padding)
+    reference = F.conv1d(
+        x.transpose(1, 2), weight.squeeze(-1), bias, stride=stride, padding=padding
+    ).transpose(1, 2)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda *args: time_major_conv(*args, stride, padding), (x, weight, bias)
+    )
+
+
+def test_gemm_under_bfloat16_autocast_is_close_and_keeps_float32_gradients():
+    torch.manual_seed(1)
+    discriminator = PeriodDiscriminator(period=3, channels=UNIVNET_PERIOD_CHANNELS)
+    x = 0.3 * torch.randn(2, 1, 3000)
+    reference = outputs_and_gradients(discriminator, x, "direct")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs, x_grad, grads = outputs_and_gradients(discriminator, x, "gemm")
+    assert outputs[-1].dtype == torch.bfloat16
+    assert relative_difference(outputs[-1].float(), reference[0][-1]) < 3e-2
+    assert x_grad.dtype == torch.float32 and torch.isfinite(x_grad).all()
+    assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+    assert relative_difference(x_grad, reference[1]) < 5e-2
+
+
+def test_feature_maps_are_views_in_the_reference_layout():
+    discriminator = PeriodDiscriminator(period=5, conv_algorithm="gemm")
+    outputs = discriminator(torch.randn(2, 1, 1000))
+    shapes = [tuple(t.shape) for t in outputs]
+    assert shapes == [
+        (2, 32, 67, 5),
+        (2, 128, 23, 5),
+        (2, 512, 8, 5),
+        (2, 1024, 3, 5),
+        (2, 1024, 3, 5),
+        (2, 15),
+    ]
+
+
+def test_auto_picks_gemm_only_for_weight_normalized_cpu_tensors_on_avx2():
+    x = torch.randn(1, 1, 100)
+    auto = PeriodDiscriminator(period=2)
+    assert auto._uses_gemm(x) == (
+        torch.backends.cpu.get_cpu_capability() == "AVX2"
+    ) == cpu_prefers_gemm()
+    assert not PeriodDiscriminator(period=2, use_spectral_norm=True)._uses_gemm(x)
+    assert PeriodDiscriminator(period=2, conv_algorithm="gemm")._uses_gemm(x)
+    assert not PeriodDiscriminator(period=2, conv_algorithm="direct")._uses_gemm(x)
+
+
+def test_bad_conv_algorithm_settings_are_refused():
+    with pytest.raises(ValueError, match=r"unknown conv_algorithm 'fft'; choose one"):
+        SoVITSMultiPeriodDiscriminator(conv_algorithm="fft")
+    with pytest.raises(ValueError, match="needs weight-normalized convolutions"):
+        PeriodDiscriminator(period=2, use_spectral_norm=True, conv_algorithm="gemm")
