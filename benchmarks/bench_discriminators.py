@@ -14,7 +14,10 @@ median over rounds of:
 for ``forward_pair`` (real and fake in one batched pass) against a
 separate-pass implementation of the same math (two calls, as the reference
 trainers do), in float32 and bfloat16 autocast on the CPU, and on a CUDA GPU
-also float16/bfloat16 autocast, channels-last and ``torch.compile``. ESPnet's
+also float16/bfloat16 autocast, channels-last and ``torch.compile``. For the
+discriminators with period sub-discriminators, the convolution algorithm that
+``conv_algorithm: auto`` does not pick on this machine ("direct" (k, 1)
+convolutions or "gemm" matrix products) runs too, paired and separately. ESPnet's
 stock VITS discriminator (``HiFiGANMultiScaleMultiPeriodDiscriminator`` with
 the ``train_vits.yaml`` settings, which ESPnet calls once per waveform) is the
 baseline.
@@ -53,6 +56,8 @@ from espnet_sovits_disc.discriminators import (
     SoVITSSVCDiscriminator,
 )
 from espnet_sovits_disc.discriminators.conv import WeightNormConv
+from espnet_sovits_disc.discriminators.gemm import cpu_prefers_gemm
+from espnet_sovits_disc.discriminators.period import PeriodDiscriminator
 
 GPT_SOVITS_SEGMENT = 20480
 DISCRIMINATORS = (
@@ -155,13 +160,32 @@ def count_conv_flops(module: torch.nn.Module, segment: int) -> ConvFlops:
         for m in module.modules()
         if isinstance(m, (WeightNormConv, torch.nn.modules.conv._ConvNd))
     ]
+    # The hooks see the convolution modules' own forward, i.e. "direct".
+    set_conv_algorithm(module, "direct")
     try:
         with torch.enable_grad():
             module(torch.zeros(1, 1, segment, device=_device_of(module)))
     finally:
+        set_conv_algorithm(module, "auto")
         for handle in handles:
             handle.remove()
     return ConvFlops(**totals)
+
+
+def period_discriminators(module: torch.nn.Module) -> List[PeriodDiscriminator]:
+    return [m for m in module.modules() if isinstance(m, PeriodDiscriminator)]
+
+
+def set_conv_algorithm(module: torch.nn.Module, conv_algorithm: str) -> None:
+    """Switch every period sub-discriminator's ``conv_algorithm`` parameter."""
+    for period_discriminator in period_discriminators(module):
+        period_discriminator.conv_algorithm = conv_algorithm
+
+
+def other_conv_algorithm(device: torch.device) -> str:
+    """The period convolution algorithm that ``auto`` does not pick here."""
+    auto_is_gemm = device.type == "cpu" and cpu_prefers_gemm()
+    return "direct" if auto_is_gemm else "gemm"
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -199,7 +223,7 @@ class Case:
     discriminator: str
     implementation: str  # "pair" or "separate"
     precision: str  # "fp32", "bf16", "fp16"
-    variant: str = ""  # "", "checkpointing", "channels-last", "compile"
+    variant: str = ""  # "", "checkpointing", "channels-last", "compile", "direct", "gemm"
     module: Optional[torch.nn.Module] = None
     forward: Optional[Callable[[torch.Tensor], Outputs]] = None
     score: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[Outputs, Outputs]]] = (
@@ -428,6 +452,9 @@ def build_cases(
                     ]
         if has_pair:
             configs.append(("pair", "fp32", "checkpointing"))
+        if period_discriminators(module):
+            other = other_conv_algorithm(device)
+            configs += [("pair", "fp32", other), ("separate", "fp32", other)]
         if quick:
             configs = [
                 (impl, precision, variant)
@@ -449,17 +476,25 @@ def build_cases(
     return cases
 
 
-def run_case(case: Case, turn: str, real, fake, device) -> Tuple[float, float]:
-    """Time one turn of a case (wall-clock and CPU seconds).
+def configure(case: Case) -> None:
+    """Set the shared module's switches for a case.
 
-    The checkpointing case shares its module with the plain ones and switches
-    the module's ``gradient_checkpointing`` flag (the constructor parameter
-    of the same name) on for its turns only.
+    The checkpointing, direct and gemm cases share their module with the
+    plain ones and set its ``gradient_checkpointing`` flag and its period
+    sub-discriminators' ``conv_algorithm`` (the constructor parameters of the
+    same names) for their own turns only.
     """
-    fn = d_turn if turn == "d" else g_turn
-    case.module.zero_grad(set_to_none=False)
     if hasattr(case.module, "gradient_checkpointing"):
         case.module.gradient_checkpointing = case.variant == "checkpointing"
+    algorithm = case.variant if case.variant in ("direct", "gemm") else "auto"
+    set_conv_algorithm(case.module, algorithm)
+
+
+def run_case(case: Case, turn: str, real, fake, device) -> Tuple[float, float]:
+    """Time one turn of a case (wall-clock and CPU seconds)."""
+    fn = d_turn if turn == "d" else g_turn
+    case.module.zero_grad(set_to_none=False)
+    configure(case)
     return timed(lambda: fn(case, real, fake, device), device)
 
 
@@ -479,11 +514,13 @@ def check_numbers(
             if case.precision != "fp32" or case.variant:
                 continue
             if case.discriminator not in reference:
+                configure(case)
                 outs_real, outs_fake = case.score(real, fake)
                 reference[case.discriminator] = [
                     t[-1].float() for t in outs_real + outs_fake
                 ]
         for case in cases:
+            configure(case)
             with autocast(device, case.precision):
                 outs_real, outs_fake = case.score(real, fake)
             scores = [t[-1].float() for t in outs_real + outs_fake]
@@ -543,6 +580,9 @@ def make_report(
     best: Dict[str, Tuple[float, Optional[float]]] = {}
     lines = [
         f"Machine: {machine_description(device)}.",
+        f"Period convolutions: `conv_algorithm: auto` runs "
+        f"{'direct' if other_conv_algorithm(device) == 'gemm' else 'gemm'} "
+        "here (the plain rows).",
         f"Segment {args.segment} samples, batch {args.batch_size} "
         f"(each turn scores {args.batch_size} real and {args.batch_size} fake "
         f"segments), medians of {args.repeats} interleaved rounds.",
@@ -626,6 +666,9 @@ RATIOS = (
     ),
     ("pair fp16 compile", "separate fp32", "pair fp16 compile vs separate fp32"),
     ("pair fp32 checkpointing", "pair fp32", "checkpointing vs not"),
+    ("pair fp32", "pair fp32 direct", "auto (gemm) vs direct, pair fp32"),
+    ("pair fp32 gemm", "pair fp32", "gemm vs auto (direct), pair fp32"),
+    ("pair fp32", "separate fp32 direct", "pair auto vs separate direct fp32"),
 )
 
 

@@ -97,6 +97,28 @@ def test_time_major_conv_is_conv1d_and_its_backward_passes_gradcheck(
     )
 
 
+def test_time_major_conv_partial_gradients_equal_conv1d():
+    """``torch.autograd.grad`` for one input only (the generator's turn asks
+    for the waveform's gradient alone) gives that input's gradient."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 17, 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(6, 4, 5, 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
+
+    def ours():
+        return time_major_conv(x, weight * 1.0, bias, 3, 2).square().sum()
+
+    def reference():
+        y = F.conv1d(x.transpose(1, 2), weight.squeeze(-1) * 1.0, bias, 3, 2)
+        return y.square().sum()
+
+    for wanted in ([x], [weight], [bias], [x, bias]):
+        got = torch.autograd.grad(ours(), wanted)
+        expected = torch.autograd.grad(reference(), wanted)
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_gemm_under_bfloat16_autocast_is_close_and_keeps_float32_gradients():
     torch.manual_seed(1)
     discriminator = PeriodDiscriminator(period=3, channels=UNIVNET_PERIOD_CHANNELS)

@@ -111,15 +111,36 @@ class _TimeMajorConv(torch.autograd.Function):
             enabled=ctx.autocast_dtype is not None,
         ):
             grad_rows = grad_y.reshape(-1, grad_y.size(2))
-            if ctx.needs_input_grad[1]:
+            if _engine_needs(ctx, 1):
                 cols = _im2col(x, kernel, stride, padding)
                 grad_weight = torch.mm(grad_rows.t(), cols).view(ctx.weight_shape)
-            if ctx.needs_input_grad[2]:
+            if _engine_needs(ctx, 2):
                 grad_bias = grad_rows.sum(0)
-            if ctx.needs_input_grad[0]:
+            if _engine_needs(ctx, 0):
                 grad_cols = torch.mm(grad_rows, matrix)
                 grad_x = _col2im(grad_cols, x.shape, kernel, stride, padding)
         return grad_x, grad_weight, grad_bias, None, None
+
+
+def _engine_needs(ctx, index: int) -> bool:
+    """Whether this backward pass uses the gradient of input ``index``.
+
+    ``needs_input_grad`` only says that the input requires a gradient; a
+    ``torch.autograd.grad(loss, waveform)`` call (the generator's side of a
+    GAN turn) needs none of the weight gradients, which cost as much as the
+    input gradients. The engine knows which nodes it will run; it cannot
+    tell for a leaf (a bias parameter) under ``torch.autograd.grad``, which
+    then gets its (cheap) gradient.
+    """
+    if not ctx.needs_input_grad[index]:
+        return False
+    node = ctx.next_functions[index][0]
+    if node is None:
+        return True
+    try:
+        return torch._C._will_engine_execute_node(node)
+    except RuntimeError:
+        return True
 
 
 def _col2im(
