@@ -428,9 +428,14 @@ def matmul_rates(device: torch.device, precision: str, quick: bool) -> Dict[str,
 
 
 def build_cases(
-    names: Sequence[str], device: torch.device, quick: bool, compile_: bool
+    names: Sequence[str],
+    device: torch.device,
+    quick: bool,
+    compile_: bool,
+    precisions: Sequence[str] = ("fp32", "fp16", "bf16"),
 ) -> List[Case]:
-    """The cases to run: every discriminator in each relevant configuration."""
+    """The cases to run: every discriminator in each relevant configuration
+    whose precision is in ``precisions`` (fp16 runs on a GPU only)."""
     cases = []
     for name in names:
         module = build_discriminator(name).to(device)
@@ -462,6 +467,7 @@ def build_cases(
                 if variant in ("", "checkpointing")
                 and not (has_pair and impl == "separate" and precision != "fp32")
             ]
+        configs = [config for config in configs if config[1] in precisions]
         for implementation, precision, variant in configs:
             case_module = module
             if variant == "channels-last":
@@ -724,6 +730,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         choices=DISCRIMINATORS,
     )
     parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["fp32", "fp16", "bf16"],
+        choices=["fp32", "fp16", "bf16"],
+        help="precisions to run (fp32 always runs as the reference for the "
+        "score differences; fp16 only on a GPU). On a CPU without bfloat16 "
+        "instructions (no avx512_bf16 or AMX) bf16 runs emulated and very slowly",
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads"
     )
     parser.add_argument(
@@ -740,6 +755,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.batch_size is None:
         args.batch_size = 2 if args.device == "cpu" else 16
+    if "fp32" not in args.precisions:
+        args.precisions.insert(0, "fp32")
     if args.quick:
         args.repeats, args.warmup = 1, 0
     return args
@@ -752,7 +769,13 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
-    cases = build_cases(args.discriminators, device, args.quick, not args.no_compile)
+    cases = build_cases(
+        args.discriminators,
+        device,
+        args.quick,
+        not args.no_compile,
+        args.precisions,
+    )
     modules = {case.discriminator: case.module for case in cases if not case.variant}
     flops = {
         name: count_conv_flops(modules[name], args.segment)
