@@ -130,15 +130,17 @@ def _engine_needs(ctx, index: int) -> bool:
     GAN turn) needs none of the weight gradients, which cost as much as the
     input gradients. The engine knows which nodes it will run; it cannot
     tell for a leaf (a bias parameter) under ``torch.autograd.grad``, which
-    then gets its (cheap) gradient.
+    then gets its (cheap) gradient, as does every input on a PyTorch without
+    this engine query.
     """
     if not ctx.needs_input_grad[index]:
         return False
     node = ctx.next_functions[index][0]
-    if node is None:
+    will_execute = getattr(torch._C, "_will_engine_execute_node", None)
+    if node is None or will_execute is None:
         return True
     try:
-        return torch._C._will_engine_execute_node(node)
+        return will_execute(node)
     except RuntimeError:
         return True
 
