@@ -108,15 +108,24 @@ def test_spawned_worker_registers_in_a_fresh_process():
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_stock_task_builds_vits_with_sovits_mpd(tmp_path):
-    """``tts: vits`` + ``discriminator_type: sovits_mpd`` in a stock config."""
+@pytest.mark.parametrize(
+    "discriminator_params, conv_algorithm",
+    [({}, "auto"), ({"conv_algorithm": "direct"}, "direct")],
+)
+def test_stock_task_builds_vits_with_sovits_mpd(
+    tmp_path, discriminator_params, conv_algorithm
+):
+    """``tts: vits`` + ``discriminator_type: sovits_mpd`` in a stock config;
+    ``discriminator_params`` reach the discriminator's constructor."""
     register()
     token_list = tmp_path / "tokens.txt"
     token_list.write_text("\n".join(["<blank>", "<unk>", "a", "b", "<sos/eos>"]) + "\n")
     config = write_config(
         tmp_path / "train.yaml",
         tiny_train_config(
-            "vits", discriminator_type="sovits_mpd", discriminator_params={}
+            "vits",
+            discriminator_type="sovits_mpd",
+            discriminator_params=discriminator_params,
         ),
     )
     args = gan_tts.GANTTSTask.get_parser().parse_args(
@@ -128,3 +137,5 @@ def test_stock_task_builds_vits_with_sovits_mpd(tmp_path):
     assert isinstance(discriminator, SoVITSMultiPeriodDiscriminator)
     assert discriminator.sub_discriminator_names == ["s", "p2", "p3", "p5", "p7", "p11"]
     assert sum(p.numel() for p in discriminator.parameters()) == 46_747_132
+    periods = discriminator.sub_discriminators()[1:]
+    assert [p.conv_algorithm for p in periods] == [conv_algorithm] * 5
