@@ -10,7 +10,7 @@ already time-major for the next layer, so the stack needs no layout changes
 between layers.
 
 The numbers are those of the convolution up to float32 summation order. On
-AVX2 CPUs this runs the period discriminators' discriminator turn about 1.2
+an AVX2 CPU this ran the ``sovits_mpd`` discriminator turn 1.16 to 1.30
 times faster than oneDNN's (k, 1) convolutions on (B, C, H, p) tensors (see
 benchmarks/README.md); ``conv_algorithm: auto`` uses it there.
 
