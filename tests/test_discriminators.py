@@ -132,6 +132,27 @@ def test_forward_pair_equals_separate_passes(golden_case):
                 assert_close_array(a.numpy(), b.numpy(), f"{case}.{which}.d{i}.{j}")
 
 
+def test_forward_pair_batches_scale_and_period_but_not_resolution_on_cpu():
+    """On the CPU, S and P score real and fake in one batch of 2B; each R
+    scores them one after the other (two batches of B)."""
+    discriminator = build("sovits_svc_full")
+    seen = {}
+    for sub in discriminator.sub_discriminators():
+        sub.register_forward_pre_hook(
+            lambda module, args: seen.setdefault(module.name, []).append(
+                args[0].size(0)
+            )
+        )
+    real, fake = inputs()
+    with torch.no_grad():
+        discriminator.forward_pair(real, fake)
+    batch = real.size(0)
+    assert seen == {
+        name: [batch, batch] if name.startswith("r") else [2 * batch]
+        for name in SUB_DISCRIMINATOR_NAMES["sovits_svc_full"]
+    }
+
+
 @pytest.mark.parametrize("case", ["gpt_sovits_mpd_v1", "sovits_svc_full"])
 def test_loads_new_weight_norm_api_names(case):
     """Checkpoints saved with torch.nn.utils.parametrizations.weight_norm load."""

@@ -43,8 +43,9 @@ class MultiDiscriminator(torch.nn.Module):
 
     Every sub-discriminator has a ``name`` (``s``, ``p<period>``,
     ``r<n_fft>``), a ``minimum_length`` with its ``length_requirement`` (why,
-    for error messages) and a forward that maps (B, 1, T) to
-    ``[fmap_0, ..., fmap_{N-1}, score]``.
+    for error messages), ``batch_pairs_on_cpu`` (whether ``forward_pair``
+    batches real and fake for it on the CPU) and a forward that maps
+    (B, 1, T) to ``[fmap_0, ..., fmap_{N-1}, score]``.
     """
 
     @typechecked
@@ -91,33 +92,21 @@ class MultiDiscriminator(torch.nn.Module):
                 then its score (B, N_k).
 
         """
-        owner = type(self).__name__
-        check_waveform(x, owner=owner)
-        for sub in self.sub_discriminators():
-            check_length(
-                x,
-                minimum=sub.minimum_length,
-                owner=f"{sub.name} of {owner}",
-                reason=sub.length_requirement,
-            )
-        recompute = (
-            self.gradient_checkpointing and self.training and torch.is_grad_enabled()
-        )
-        if recompute:
-            return [
-                checkpoint(sub, x, use_reentrant=False)
-                for sub in self.sub_discriminators()
-            ]
-        return [sub(x) for sub in self.sub_discriminators()]
+        self._check_input(x)
+        return [self._run(sub, x) for sub in self.sub_discriminators()]
 
     def forward_pair(
         self, real: torch.Tensor, fake: torch.Tensor
     ) -> Tuple[DiscriminatorOutputs, DiscriminatorOutputs]:
-        """Score real and generated waveforms in one batched pass.
+        """Score real and generated waveforms, batched where that is faster.
 
         Every convolution acts on each batch item separately, so this equals
-        ``(self(real), self(fake))`` while normalizing each weight once and
-        running larger, more efficient convolutions.
+        ``(self(real), self(fake))``. Sub-discriminators that run faster on
+        a larger batch score both in one pass over the concatenated batch,
+        which also normalizes each weight once: all of them on a GPU; on the
+        CPU those whose ``batch_pairs_on_cpu`` is true (scale and period).
+        The resolution discriminators score real and fake one after the other
+        on the CPU, where one batched pass was 0.87-0.96 times as fast.
 
         Args:
             real (Tensor): Real waveform (B, 1, T).
@@ -129,12 +118,40 @@ class MultiDiscriminator(torch.nn.Module):
 
         """
         check_pair(real, fake, owner=type(self).__name__)
-        batch = real.size(0)
         dtype = torch.promote_types(real.dtype, fake.dtype)
-        outputs = self(torch.cat([real.to(dtype), fake.to(dtype)], dim=0))
-        outs_real = [[t[:batch] for t in sub] for sub in outputs]
-        outs_fake = [[t[batch:] for t in sub] for sub in outputs]
+        real, fake = real.to(dtype), fake.to(dtype)
+        self._check_input(real)
+        batch = real.size(0)
+        both = None
+        outs_real, outs_fake = [], []
+        for sub in self.sub_discriminators():
+            if real.device.type == "cpu" and not sub.batch_pairs_on_cpu:
+                outs_real.append(self._run(sub, real))
+                outs_fake.append(self._run(sub, fake))
+                continue
+            if both is None:
+                both = torch.cat([real, fake], dim=0)
+            outputs = self._run(sub, both)
+            outs_real.append([t[:batch] for t in outputs])
+            outs_fake.append([t[batch:] for t in outputs])
         return outs_real, outs_fake
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        owner = type(self).__name__
+        check_waveform(x, owner=owner)
+        for sub in self.sub_discriminators():
+            check_length(
+                x,
+                minimum=sub.minimum_length,
+                owner=f"{sub.name} of {owner}",
+                reason=sub.length_requirement,
+            )
+
+    def _run(self, sub: torch.nn.Module, x: torch.Tensor) -> List[torch.Tensor]:
+        """One sub-discriminator's outputs, recomputed in backward if asked."""
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(sub, x, use_reentrant=False)
+        return sub(x)
 
 
 class SoVITSMultiPeriodDiscriminator(MultiDiscriminator):

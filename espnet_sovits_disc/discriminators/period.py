@@ -33,6 +33,10 @@ UNIVNET_PERIOD_CHANNELS = (64, 128, 256, 512, 1024)
 class PeriodDiscriminator(torch.nn.Module):
     """Period discriminator (GPT-SoVITS ``DiscriminatorP`` by default)."""
 
+    # Its large matrix products and convolutions gain from scoring real and
+    # fake in one batch (benchmarks/README.md).
+    batch_pairs_on_cpu = True
+
     @typechecked
     def __init__(
         self,

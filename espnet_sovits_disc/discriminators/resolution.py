@@ -38,6 +38,11 @@ WINDOWS = ("rectangular", "hann")
 class ResolutionDiscriminator(torch.nn.Module):
     """Resolution discriminator on a linear STFT magnitude (so-vits-svc-5.0 MRD)."""
 
+    # Its 32-channel convolutions cost as much per item at any batch size, and
+    # one batched pass over real and fake was slower on the CPU than two
+    # (0.87-0.96x, benchmarks/README.md).
+    batch_pairs_on_cpu = False
+
     @typechecked
     def __init__(
         self,

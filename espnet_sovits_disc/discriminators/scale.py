@@ -29,6 +29,7 @@ class ScaleDiscriminator(torch.nn.Module):
     """Scale discriminator on the raw waveform (GPT-SoVITS ``DiscriminatorS``)."""
 
     name = "s"
+    batch_pairs_on_cpu = True
     minimum_length = 1
     length_requirement = "at least one sample"
 
