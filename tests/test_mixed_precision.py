@@ -102,16 +102,22 @@ def check_autocast_pass(discriminator, device: str, dtype: torch.dtype):
     for name, p in discriminator.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     # The spectrogram fed to the first convolution is float32 and equals the
-    # one computed without autocast (real rows then fake rows).
+    # one computed without autocast: of real then fake on the CPU, where
+    # forward_pair scores them one after the other for the resolution
+    # discriminators, of the concatenated batch on a GPU.
     resolution_subs = [
         s for s in discriminator.sub_discriminators() if hasattr(s, "spectrogram")
     ]
-    assert len(captured) == len(resolution_subs)
-    batch = torch.cat([real, fake.detach()])
-    for sub, spectrogram in captured:
+    scored = [torch.cat([real, fake.detach()])]
+    if real.device.type == "cpu":
+        scored = [real, fake.detach()]
+    expected = [(sub, x) for sub in resolution_subs for x in scored]
+    assert len(captured) == len(expected)
+    for (sub, spectrogram), (expected_sub, x) in zip(captured, expected):
+        assert sub is expected_sub
         assert spectrogram.dtype == torch.float32
         with torch.no_grad():
-            assert torch.equal(spectrogram, sub.spectrogram(batch))
+            assert torch.equal(spectrogram, sub.spectrogram(x))
     discriminator.zero_grad(set_to_none=True)
     return values
 
