@@ -56,7 +56,7 @@ from espnet_sovits_disc.discriminators import (
     SoVITSSVCDiscriminator,
 )
 from espnet_sovits_disc.discriminators.conv import WeightNormConv
-from espnet_sovits_disc.discriminators.gemm import cpu_prefers_gemm
+from espnet_sovits_disc.discriminators.gemm import auto_uses_gemm
 from espnet_sovits_disc.discriminators.period import PeriodDiscriminator
 
 GPT_SOVITS_SEGMENT = 20480
@@ -182,10 +182,14 @@ def set_conv_algorithm(module: torch.nn.Module, conv_algorithm: str) -> None:
         period_discriminator.conv_algorithm = conv_algorithm
 
 
+def auto_conv_algorithm(device: torch.device) -> str:
+    """The period convolution algorithm that ``auto`` runs on ``device``."""
+    return "gemm" if auto_uses_gemm(device) else "direct"
+
+
 def other_conv_algorithm(device: torch.device) -> str:
     """The period convolution algorithm that ``auto`` does not pick here."""
-    auto_is_gemm = device.type == "cpu" and cpu_prefers_gemm()
-    return "direct" if auto_is_gemm else "gemm"
+    return "direct" if auto_conv_algorithm(device) == "gemm" else "gemm"
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -587,7 +591,7 @@ def make_report(
     lines = [
         f"Machine: {machine_description(device)}.",
         f"Period convolutions: `conv_algorithm: auto` runs "
-        f"{'direct' if other_conv_algorithm(device) == 'gemm' else 'gemm'} "
+        f"{auto_conv_algorithm(device)} "
         "here (the plain rows).",
         f"Segment {args.segment} samples, batch {args.batch_size} "
         f"(each turn scores {args.batch_size} real and {args.batch_size} fake "

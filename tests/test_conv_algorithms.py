@@ -16,7 +16,7 @@ from espnet_sovits_disc.discriminators import (
     SoVITSMultiPeriodDiscriminator,
     SoVITSSVCDiscriminator,
 )
-from espnet_sovits_disc.discriminators.gemm import cpu_prefers_gemm, time_major_conv
+from espnet_sovits_disc.discriminators.gemm import auto_uses_gemm, time_major_conv
 from espnet_sovits_disc.discriminators.period import UNIVNET_PERIOD_CHANNELS
 
 
@@ -152,7 +152,7 @@ def test_auto_picks_gemm_only_for_weight_normalized_cpu_tensors_on_avx2():
     auto = PeriodDiscriminator(period=2)
     assert auto._uses_gemm(x) == (
         torch.backends.cpu.get_cpu_capability() == "AVX2"
-    ) == cpu_prefers_gemm()
+    ) == auto_uses_gemm(x.device)
     assert not PeriodDiscriminator(period=2, use_spectral_norm=True)._uses_gemm(x)
     assert PeriodDiscriminator(period=2, conv_algorithm="gemm")._uses_gemm(x)
     assert not PeriodDiscriminator(period=2, conv_algorithm="direct")._uses_gemm(x)

@@ -28,16 +28,22 @@ import torch.nn.functional as F
 CONV_ALGORITHMS = ("auto", "direct", "gemm")
 
 
-@lru_cache(maxsize=None)
-def cpu_prefers_gemm() -> bool:
-    """Whether ``auto`` picks the matrix-product form on this CPU.
+def auto_uses_gemm(device: torch.device) -> bool:
+    """Whether ``conv_algorithm: auto`` runs weight-normalized (k, 1)
+    convolutions on ``device`` as matrix products.
 
-    True where PyTorch's CPU kernels run AVX2 code (no AVX-512): there MKL's
-    matrix product beat oneDNN's (k, 1) convolutions by 1.2 to 2 times on
-    every large period-discriminator layer. On AVX-512 CPUs oneDNN's
-    convolutions ran at 69 % of the fastest matrix product, faster than MKL's,
-    so ``auto`` keeps them.
+    True for CPU tensors where PyTorch's CPU kernels run AVX2 code (no
+    AVX-512): there MKL's matrix product beat oneDNN's (k, 1) convolutions by
+    1.2 to 2 times on every large period-discriminator layer. On AVX-512 CPUs
+    oneDNN's convolutions ran at 69 % of the fastest matrix product, faster
+    than MKL's, and on GPUs nothing was measured, so ``auto`` keeps the
+    convolutions there.
     """
+    return device.type == "cpu" and _cpu_runs_avx2_kernels()
+
+
+@lru_cache(maxsize=None)
+def _cpu_runs_avx2_kernels() -> bool:
     return torch.backends.cpu.get_cpu_capability() == "AVX2"
 
 

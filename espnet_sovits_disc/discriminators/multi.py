@@ -92,7 +92,8 @@ class MultiDiscriminator(torch.nn.Module):
                 then its score (B, N_k).
 
         """
-        self._check_input(x)
+        check_waveform(x, owner=type(self).__name__)
+        self._check_lengths(x)
         return [self._run(sub, x) for sub in self.sub_discriminators()]
 
     def forward_pair(
@@ -120,7 +121,7 @@ class MultiDiscriminator(torch.nn.Module):
         check_pair(real, fake, owner=type(self).__name__)
         dtype = torch.promote_types(real.dtype, fake.dtype)
         real, fake = real.to(dtype), fake.to(dtype)
-        self._check_input(real)
+        self._check_lengths(real)
         batch = real.size(0)
         both = None
         outs_real, outs_fake = [], []
@@ -136,9 +137,9 @@ class MultiDiscriminator(torch.nn.Module):
             outs_fake.append([t[batch:] for t in outputs])
         return outs_real, outs_fake
 
-    def _check_input(self, x: torch.Tensor) -> None:
+    def _check_lengths(self, x: torch.Tensor) -> None:
+        """Refuse a waveform too short for any sub-discriminator."""
         owner = type(self).__name__
-        check_waveform(x, owner=owner)
         for sub in self.sub_discriminators():
             check_length(
                 x,

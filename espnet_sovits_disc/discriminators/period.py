@@ -21,7 +21,7 @@ from espnet_sovits_disc.discriminators.conv import (
 )
 from espnet_sovits_disc.discriminators.gemm import (
     check_conv_algorithm,
-    cpu_prefers_gemm,
+    auto_uses_gemm,
     time_major_conv,
 )
 from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
@@ -141,11 +141,7 @@ class PeriodDiscriminator(torch.nn.Module):
 
     def _uses_gemm(self, x: torch.Tensor) -> bool:
         if self.conv_algorithm == "auto":
-            return (
-                x.device.type == "cpu"
-                and not self.use_spectral_norm
-                and cpu_prefers_gemm()
-            )
+            return not self.use_spectral_norm and auto_uses_gemm(x.device)
         return self.conv_algorithm == "gemm"
 
     def _forward_time_major(self, x: torch.Tensor) -> List[torch.Tensor]:
