@@ -16,7 +16,13 @@ from espnet_sovits_disc.discriminators import (
     SoVITSMultiPeriodDiscriminator,
     SoVITSSVCDiscriminator,
 )
-from espnet_sovits_disc.discriminators.gemm import auto_uses_gemm, time_major_conv
+from espnet_sovits_disc.discriminators.gemm import (
+    _col2im,
+    _im2col,
+    _matmul_nt,
+    auto_uses_gemm,
+    time_major_conv,
+)
 from espnet_sovits_disc.discriminators.period import UNIVNET_PERIOD_CHANNELS
 
 
@@ -119,6 +125,50 @@ def test_time_major_conv_partial_gradients_equal_conv1d():
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no_bias"])
+@pytest.mark.parametrize("transposed", [False, True], ids=["contiguous", "strided"])
+def test_matmul_nt_equals_the_float64_product(with_bias, transposed):
+    """``a @ b.T (+ bias)`` on whichever product the CPU gets (oneDNN on
+    AVX-512, MKL otherwise), for contiguous and transposed operands as the
+    backward pass hands them over: float64 exact, float32 within 1e-5 and
+    bfloat16 (autocast) within 2e-2 of the float64 product."""
+    torch.manual_seed(3)
+    a = torch.randn(96, 160, dtype=torch.float64)
+    b = torch.randn(48, 160, dtype=torch.float64)
+    if transposed:
+        a, b = a.t().contiguous().t(), b.t().contiguous().t()
+        assert not a.is_contiguous() and not b.is_contiguous()
+    bias = torch.randn(48, dtype=torch.float64) if with_bias else None
+    exact = a @ b.t() + (0 if bias is None else bias)
+    torch.testing.assert_close(_matmul_nt(a, b, bias, None), exact, rtol=0, atol=1e-12)
+    single = [t if t is None else t.float() for t in (a, b, bias)]
+    got = _matmul_nt(*single, None)
+    assert got.dtype == torch.float32
+    assert relative_difference(got.double(), exact) < 1e-5
+    half = _matmul_nt(*single, torch.bfloat16)
+    assert half.dtype == torch.bfloat16
+    assert relative_difference(half.double(), exact) < 2e-2
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("stride, padding, kernel", [(3, 2, 5), (1, 2, 5), (2, 0, 4)])
+def test_col2im_is_the_adjoint_of_im2col(dtype, stride, padding, kernel):
+    """<im2col(x), g> == <x, col2im(g)> in float64, and float32 and bfloat16
+    windows sum to the float64 result within their rounding."""
+    torch.manual_seed(kernel)
+    x = torch.randn(3, 23, 4, dtype=torch.float64)
+    cols = _im2col(x, kernel, stride, padding)
+    grad_cols = torch.randn_like(cols)
+    exact = _col2im(grad_cols, x.shape, kernel, stride, padding)
+    torch.testing.assert_close(
+        (cols * grad_cols).sum(), (x * exact).sum(), rtol=1e-12, atol=1e-12
+    )
+    got = _col2im(grad_cols.to(dtype), x.shape, kernel, stride, padding)
+    assert got.dtype == dtype and got.shape == x.shape
+    tolerance = 1e-6 if dtype == torch.float32 else 2e-2
+    assert relative_difference(got.double(), exact) < tolerance
+
+
 def test_gemm_under_bfloat16_autocast_is_close_and_keeps_float32_gradients():
     torch.manual_seed(1)
     discriminator = PeriodDiscriminator(period=3, channels=UNIVNET_PERIOD_CHANNELS)
@@ -147,12 +197,18 @@ def test_feature_maps_are_views_in_the_reference_layout():
     ]
 
 
-def test_auto_picks_gemm_only_for_weight_normalized_cpu_tensors_on_avx2():
+def test_auto_picks_gemm_only_for_weight_normalized_cpu_tensors_on_x86_simd():
     x = torch.randn(1, 1, 100)
+    capability = torch.backends.cpu.get_cpu_capability()
+    onednn_matmul = torch.backends.mkldnn.is_available() and hasattr(
+        torch.ops.mkldnn, "_linear_pointwise"
+    )
+    expected = capability == "AVX2" or (
+        capability.startswith("AVX512") and onednn_matmul
+    )
     auto = PeriodDiscriminator(period=2)
-    assert auto._uses_gemm(x) == (
-        torch.backends.cpu.get_cpu_capability() == "AVX2"
-    ) == auto_uses_gemm(x.device)
+    assert auto._uses_gemm(x) == expected == auto_uses_gemm(x.device)
+    assert not auto_uses_gemm(torch.device("cuda"))
     assert not PeriodDiscriminator(period=2, use_spectral_norm=True)._uses_gemm(x)
     assert PeriodDiscriminator(period=2, conv_algorithm="gemm")._uses_gemm(x)
     assert not PeriodDiscriminator(period=2, conv_algorithm="direct")._uses_gemm(x)

@@ -62,8 +62,9 @@ class PeriodDiscriminator(torch.nn.Module):
             conv_algorithm (str): How the convolutions run: "direct" as
                 (k, 1) convolutions on (B, C, H, p), "gemm" as matrix products
                 on time-major (B * p, H, C) activations (weight normalization
-                only), "auto" gemm for CPU tensors on AVX2 CPUs and direct
-                otherwise. The same numbers up to float32 rounding.
+                only), "auto" gemm for CPU tensors on AVX2 CPUs and on
+                AVX-512 CPUs with oneDNN's matrix product, direct otherwise
+                (CUDA, spectral norm). The same numbers up to float32 rounding.
 
         """
         super().__init__()
