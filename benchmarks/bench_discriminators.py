@@ -56,7 +56,7 @@ from espnet_sovits_disc.discriminators import (
     SoVITSSVCDiscriminator,
 )
 from espnet_sovits_disc.discriminators.conv import WeightNormConv
-from espnet_sovits_disc.discriminators.gemm import auto_uses_gemm
+from espnet_sovits_disc.discriminators.gemm import _matmul_nt, auto_uses_gemm
 from espnet_sovits_disc.discriminators.period import PeriodDiscriminator
 
 GPT_SOVITS_SEGMENT = 20480
@@ -407,9 +407,11 @@ def matmul_rates(device: torch.device, precision: str, quick: bool) -> Dict[str,
     Keys ending in " cpu" hold GFLOP per CPU-second of this process instead
     of per wall-clock second.
 
-    Two implementations are tried per size: ``torch.mm`` (MKL/cuBLAS) and a
+    Three implementations are tried per size: ``torch.mm`` (MKL/cuBLAS), a
     1x1 convolution in channels-last layout (oneDNN/cuDNN), which is the same
-    matrix product and on some CPUs runs faster than MKL.
+    matrix product and on some CPUs runs faster than MKL, and the product the
+    gemm convolutions use (``a @ b.T``; oneDNN's matrix product on AVX-512
+    CPUs, ``torch.mm`` elsewhere).
     """
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
         precision
@@ -423,6 +425,7 @@ def matmul_rates(device: torch.device, precision: str, quick: bool) -> Dict[str,
         for name, fn in (
             ("mm", lambda: torch.mm(a, b)),
             ("conv1x1", lambda: F.conv2d(x, w)),
+            ("gemm-product", lambda: _matmul_nt(a, b, None, None)),
         ):
             fn()
             runs = [timed(fn, device) for _ in range(3)]

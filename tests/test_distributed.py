@@ -15,7 +15,8 @@ What runs where (ESPnet 202511):
   so DDP needs ``find_unused_parameters=True`` (ESPnet:
   ``--unused_parameters true``); without it the second turn fails with
   DDP's "Expected to have finished reduction in the prior iteration" error.
-* Gradients equal one process on the whole batch (float32 rounding) and are
+* Gradients equal one process on the whole batch (to 1e-4 of the norm: float32
+  rounding and the L1 feature-matching kink, see the test) and are
   bit for bit the mean of the per-half gradients: proven on the
   discriminators with a one-convolution generator. For ``tts: sovits`` the
   ranks draw their own random numbers (posterior sampling, segments,
@@ -82,8 +83,13 @@ def test_both_turns_run_and_ranks_stay_identical(ddp_results, name):
 def test_gradients_equal_single_process_on_whole_batch(ddp_results, name):
     """At every turn, from the parameters the ranks held: DDP's gradients are
     bit for bit the mean of each half batch's gradients, and equal one
-    process's gradients on the whole batch at float32 rounding level
-    (relative to the turn's gradient norm: summation order differs)."""
+    process's gradients on the whole batch within 1e-4 of the turn's gradient
+    norm. Float32 summation order differs between the two, and the L1
+    feature-matching loss has a kink where a real and a fake feature
+    coincide: a near-tie can round to a tie (measured: one feature of 16384,
+    1.7e-9 apart in float64, exactly equal in a half batch), which moves the
+    gradient by 1.8e-5 of the norm. A gradient that DDP failed to average, or
+    that missed a rank, is off by half of it or more."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the ranks' setting: same summation order
     try:
@@ -109,7 +115,7 @@ def check_against_single_process(records, name):
         for key, expected in whole.items():
             assert torch.equal(ddp[key], halves[0][key] / 2 + halves[1][key] / 2), key
             error = (ddp[key] - expected).norm().item()
-            assert error <= 1e-5 * norm, (turn, key, error, norm)
+            assert error <= 1e-4 * norm, (turn, key, error, norm)
 
 
 def test_without_find_unused_parameters_the_generator_turn_fails_clearly(
