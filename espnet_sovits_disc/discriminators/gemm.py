@@ -13,9 +13,10 @@ The numbers are those of the convolution up to float32 summation order.
 The products run through MKL on AVX2 CPUs and through oneDNN's matrix
 product on AVX-512 CPUs (``_matmul_nt``). Against oneDNN's (k, 1)
 convolutions on (B, C, H, p) tensors this ran the ``sovits_mpd``
-discriminator turn 1.16 to 1.30 times faster on an AVX2 CPU, and 1.1 times
-(float32) and 1.2 times (bfloat16 autocast) faster on an AVX-512 CPU (see
-benchmarks/README.md); ``conv_algorithm: auto`` uses it on both.
+discriminator turn 1.16 to 1.30 times faster on an AVX2 CPU, and 1.02 to
+1.1 times (float32) and 1.15 to 1.3 times (bfloat16 autocast) faster on two
+AVX-512 CPUs (see benchmarks/README.md); ``conv_algorithm: auto`` uses it
+on both.
 
 The backward pass keeps only the input (N, H, C_in), not its im2col matrix,
 and rebuilds the matrix for the weight gradient, so the saved activations are
@@ -39,9 +40,9 @@ def auto_uses_gemm(device: torch.device) -> bool:
     AVX-512; the products go to MKL, which beat oneDNN's (k, 1) convolutions
     by 1.2 to 2 times on every large period-discriminator layer) or AVX-512
     code with oneDNN's matrix product available (there oneDNN's products ran
-    the ``sovits_mpd`` discriminator turn 1.1 times faster in float32 and 1.2
-    times faster in bfloat16 than its (k, 1) convolutions). On GPUs nothing
-    was measured, so ``auto`` keeps the convolutions there.
+    the ``sovits_mpd`` discriminator turn 1.02 to 1.1 times faster in float32
+    and 1.15 to 1.3 times faster in bfloat16 than its (k, 1) convolutions).
+    On GPUs nothing was measured, so ``auto`` keeps the convolutions there.
     """
     if device.type != "cpu":
         return False
@@ -149,7 +150,7 @@ def _matmul_nt(
 
     On CPUs where PyTorch runs AVX-512 kernels, float32 and bfloat16 products
     go to oneDNN's matrix product, which takes the transposed (strided)
-    operands as they are and ran 1.9 to 2.2 times faster in float32 than
+    operands as they are and ran 1.2 to 2.2 times faster in float32 than
     MKL's (which runs AVX2 code on AMD CPUs); elsewhere ``torch.addmm`` /
     ``torch.mm`` (MKL, cuBLAS). Under autocast the float32 operands are cast
     to the autocast dtype first, as autocast does for ``addmm``.
