@@ -173,11 +173,22 @@ def _uses_onednn_matmul(device: torch.device, dtype: torch.dtype) -> bool:
 
 @lru_cache(maxsize=None)
 def _cpu_has_onednn_avx512_matmul() -> bool:
+    """Whether PyTorch runs AVX-512 CPU kernels and oneDNN's matrix product
+    (``mkldnn::_linear_pointwise``, an internal operator) is there and
+    computes ``a @ b.T + bias`` on transposed operands, checked once on
+    small float32 matrices against ``torch.addmm``."""
     if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
         return False
     if not torch.backends.mkldnn.is_available():
         return False
-    return hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    try:
+        a = torch.arange(12.0).view(4, 3).t()
+        b = torch.arange(-10.0, 10.0).view(4, 5).t()
+        bias = torch.tensor([0.5, -1.0, 2.0, 0.0, 1.5])
+        product = torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
+    except (AttributeError, RuntimeError):
+        return False
+    return torch.equal(product, torch.addmm(bias, a, b.t()))
 
 
 def _engine_needs(ctx, index: int) -> bool:
