@@ -68,6 +68,7 @@ DISCRIMINATORS = (
     "espnet_vits",
 )
 Outputs = List[List[torch.Tensor]]
+GENERATOR_TURN_ONLY = "discriminator-grads"
 
 
 def espnet_vits_discriminator() -> torch.nn.Module:
@@ -127,9 +128,10 @@ class ConvFlops:
         """FLOPs of a discriminator turn: 2B segments forward, weight and input grads."""
         return 2 * batch * (2 * self.forward + self.input_grad_d)
 
-    def g_turn(self, batch: int) -> float:
-        """FLOPs of a generator turn: 2B segments forward, B input grads."""
-        return 2 * batch * self.forward + batch * self.forward
+    def g_turn(self, batch: int, weight_grads: bool = False) -> float:
+        """FLOPs of a generator turn: 2B segments forward, B input grads, and
+        with ``weight_grads`` the weight gradients of the B fake segments."""
+        return (3 + weight_grads) * batch * self.forward
 
 
 def count_conv_flops(module: torch.nn.Module, segment: int) -> ConvFlops:
@@ -227,7 +229,9 @@ class Case:
     discriminator: str
     implementation: str  # "pair" or "separate"
     precision: str  # "fp32", "bf16", "fp16"
-    variant: str = ""  # "", "checkpointing", "channels-last", "compile", "direct", "gemm"
+    # "", "checkpointing", "channels-last", "compile", "direct", "gemm" or
+    # "discriminator-grads" (a generator turn only, the way ESPnet's VITS runs it)
+    variant: str = ""
     module: Optional[torch.nn.Module] = None
     forward: Optional[Callable[[torch.Tensor], Outputs]] = None
     score: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[Outputs, Outputs]]] = (
@@ -240,6 +244,11 @@ class Case:
     d_peak: Optional[float] = None
     g_peak: Optional[float] = None
     error: Optional[str] = None
+
+    @property
+    def turns(self) -> Tuple[str, ...]:
+        """The turns this case times: "d" and "g", or "g" alone."""
+        return ("g",) if self.variant == GENERATOR_TURN_ONLY else ("d", "g")
 
     @property
     def label(self) -> str:
@@ -301,7 +310,13 @@ def d_loss(case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.dev
 def g_turn(
     case: Case, real: torch.Tensor, fake: torch.Tensor, device: torch.device
 ) -> None:
-    """Generator turn: fake with gradient, real without; gradient w.r.t. fake."""
+    """Generator turn: fake with gradient, real without; gradient w.r.t. fake.
+
+    The ``discriminator-grads`` case calls ``backward()`` with the
+    discriminator's parameters requiring gradients, as ESPnet's VITS does,
+    which computes their gradients too; ``tts: sovits`` computes only the
+    gradient with respect to the fake waveform, as the other cases do.
+    """
     fake = fake.detach().requires_grad_(True)
     with autocast(device, case.precision):
         if case.implementation == "pair":
@@ -311,7 +326,10 @@ def g_turn(
                 outs_real = case.forward(real)
             outs_fake = case.forward(fake)
     loss = generator_loss(outs_real, outs_fake)
-    torch.autograd.grad(loss, fake)
+    if case.variant == GENERATOR_TURN_ONLY:
+        loss.backward()
+    else:
+        torch.autograd.grad(loss, fake)
 
 
 def synchronize(device: torch.device) -> None:
@@ -467,11 +485,12 @@ def build_cases(
         if period_discriminators(module):
             other = other_conv_algorithm(device)
             configs += [("pair", "fp32", other), ("separate", "fp32", other)]
+        configs.append(("separate", "fp32", GENERATOR_TURN_ONLY))
         if quick:
             configs = [
                 (impl, precision, variant)
                 for impl, precision, variant in configs
-                if variant in ("", "checkpointing")
+                if variant in ("", "checkpointing", GENERATOR_TURN_ONLY)
                 and not (has_pair and impl == "separate" and precision != "fp32")
             ]
         configs = [config for config in configs if config[1] in precisions]
@@ -631,7 +650,10 @@ def make_report(
         d_time, g_time = _median(case.d_times), _median(case.g_times)
         d_cpu, g_cpu = _median(case.d_cpu), _median(case.g_cpu)
         count = flops[case.discriminator]
-        d_flops, g_flops = count.d_turn(args.batch_size), count.g_turn(args.batch_size)
+        d_flops = count.d_turn(args.batch_size)
+        g_flops = count.g_turn(
+            args.batch_size, weight_grads=case.variant == GENERATOR_TURN_ONLY
+        )
         d_rate = d_flops / d_time / 1e9 if d_time else None
         g_rate = g_flops / g_time / 1e9 if g_time else None
         ceiling_wall, ceiling_cpu = best.get(case.precision, (None, None))
@@ -639,12 +661,17 @@ def make_report(
         share_cpu = (
             100 * d_flops / d_cpu / 1e9 / ceiling_cpu if d_cpu and ceiling_cpu else None
         )
+        shares = (
+            "n/a"
+            if share is None and share_cpu is None
+            else f"{_fmt(share, '.0f')}/{_fmt(share_cpu, '.0f')}"
+        )
         lines.append(
             f"| {case.discriminator} | {case.label} "
             f"| {_fmt(d_time and 1e3 * d_time, '.0f')} "
             f"| {_fmt(d_cpu and 1e3 * d_cpu, '.0f')} "
             f"| {_fmt(d_time and args.batch_size / d_time, '.2f')} "
-            f"| {_fmt(d_rate, '.1f')} | {_fmt(share, '.0f')}/{_fmt(share_cpu, '.0f')} "
+            f"| {_fmt(d_rate, '.1f')} | {shares} "
             f"| {_fmt(g_time and 1e3 * g_time, '.0f')} "
             f"| {_fmt(g_cpu and 1e3 * g_cpu, '.0f')} "
             f"| {_fmt(g_time and args.batch_size / g_time, '.2f')} "
@@ -682,6 +709,11 @@ RATIOS = (
     ("pair fp32", "pair fp32 direct", "auto (gemm) vs direct, pair fp32"),
     ("pair fp32 gemm", "pair fp32", "gemm vs auto (direct), pair fp32"),
     ("pair fp32", "separate fp32 direct", "pair auto vs separate direct fp32"),
+    (
+        "separate fp32",
+        f"separate fp32 {GENERATOR_TURN_ONLY}",
+        "without vs with the discriminator's parameter gradients (ESPnet's VITS)",
+    ),
 )
 
 
@@ -690,7 +722,9 @@ def _ratios(by_label: Dict[str, Case]) -> List[str]:
     for turn in ("d", "g"):
         for fast, slow, what in RATIOS:
             a, b = by_label.get(fast), by_label.get(slow)
-            if a is None or b is None or not getattr(a, f"{turn}_times"):
+            if a is None or b is None or turn not in a.turns or turn not in b.turns:
+                continue
+            if not getattr(a, f"{turn}_times"):
                 continue
             wall = _median(getattr(b, f"{turn}_times")) / _median(
                 getattr(a, f"{turn}_times")
@@ -804,7 +838,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
             if case.error:
                 continue
             try:
-                for turn in ("d", "g"):
+                for turn in case.turns:
                     wall, cpu = run_case(case, turn, real, fake, device)
                     if timed_round:
                         getattr(case, f"{turn}_times").append(wall)
@@ -814,7 +848,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     for case in cases:
         if case.error:
             continue
-        for turn in ("d", "g"):
+        for turn in case.turns:
             with PeakMemory(device) as peak:
                 run_case(case, turn, real, fake, device)
             setattr(case, f"{turn}_peak", peak.peak)

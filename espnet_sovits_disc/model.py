@@ -5,13 +5,15 @@ ESPnet's ``VITS``; this subclass changes the defaults to GPT-SoVITS's
 discriminator (``sovits_mpd``), losses and weights (adversarial 1, feature
 matching 2, mel 45 with the GPT-SoVITS log-mel, KL 1; optionally
 so-vits-svc-5.0's multi-resolution STFT loss), scores real and
-generated speech in one batched discriminator pass, and reports every
+generated speech in one batched discriminator pass, skips the
+discriminator's parameter gradients in the generator turn, and reports every
 sub-discriminator's loss terms next to the totals.
 """
 
+import contextlib
 import copy
 import inspect
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from espnet2.gan_tts.utils import get_segments
@@ -85,6 +87,7 @@ class SoVITS(VITS):
         lambda_kl: float = 1.0,
         lambda_stft: float = 0.0,
         cache_generator_outputs: bool = True,
+        discriminator_grads_in_generator_turn: bool = False,
         plot_pred_mos: bool = False,
         mos_pred_tool: str = "utmos",
     ):
@@ -128,6 +131,16 @@ class SoVITS(VITS):
                 it out, so-vits-svc-5.0 trains with 9 (``c_stft``).
             cache_generator_outputs (bool): Reuse the generator outputs of the
                 first turn of a training step in the second.
+            discriminator_grads_in_generator_turn (bool): Also compute the
+                discriminator's parameter gradients in the generator turn, as
+                ESPnet's VITS does. ESPnet's GAN trainer clears all gradients
+                after every turn, so they only enter its ``grad_clip`` norm,
+                which is taken over all parameters; ``GANTTSTask`` sets this
+                to true when ``grad_clip > 0`` and the config leaves it out.
+                False computes only the gradients the generator needs (the
+                generator's gradients are the same either way). The
+                discriminator's ``gradient_checkpointing`` implies true: its
+                recomputation must see the parameters as the forward saw them.
             plot_pred_mos (bool): Report the UTMOS of generated speech.
             mos_pred_tool (str): MOS predictor (``utmos``).
 
@@ -172,6 +185,9 @@ class SoVITS(VITS):
         self.lambda_stft = lambda_stft
         self.stft_loss = (
             SoVITSMultiResolutionSTFTLoss(**stft_loss_params) if lambda_stft > 0 else None
+        )
+        self.discriminator_grads_in_generator_turn = (
+            discriminator_grads_in_generator_turn
         )
 
     def sub_discriminator_names(self, count: int) -> List[str]:
@@ -232,6 +248,29 @@ class SoVITS(VITS):
             self._cache = outs
         return outs
 
+    @contextlib.contextmanager
+    def _generator_turn_discriminator(self) -> Iterator[None]:
+        """Run the discriminator in the generator turn without its parameter
+        gradients, unless they are asked for (see ``__init__``).
+
+        Its parameters stop requiring gradients for the forward pass only, so
+        the graph leads to the generated waveform alone; the flags are
+        restored before anything calls backward.
+        """
+        keep = self.discriminator_grads_in_generator_turn or getattr(
+            self.discriminator, "gradient_checkpointing", False
+        )
+        frozen = [] if keep else [
+            p for p in self.discriminator.parameters() if p.requires_grad
+        ]
+        for parameter in frozen:
+            parameter.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for parameter in frozen:
+                parameter.requires_grad_(True)
+
     def _real_segments(
         self, speech: torch.Tensor, start_idxs: torch.Tensor
     ) -> torch.Tensor:
@@ -285,7 +324,8 @@ class SoVITS(VITS):
         _, z_p, m_p, logs_p, _, logs_q = outs_
         speech_ = self._real_segments(speech, start_idxs)
 
-        p_hat = self.discriminator(speech_hat_)
+        with self._generator_turn_discriminator():
+            p_hat = self.discriminator(speech_hat_)
         with torch.no_grad():
             p = self.discriminator(speech_)
 

@@ -49,10 +49,23 @@ def test_quick_mode_writes_the_table(tmp_path):
         ("sovits_mrd", "separate fp32"),
         ("sovits_mrd", "pair bf16"),
         ("sovits_mrd", "pair fp32 checkpointing"),
+        ("sovits_mrd", "separate fp32 discriminator-grads"),
     }
-    assert not any("failed" in row or "n/a" in row.split("|")[3] for row in rows)
+    assert not any("failed" in row for row in rows)
+    for row in rows:
+        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        d_turn_ms, g_turn_ms = cells[2], cells[7]
+        float(g_turn_ms)
+        if cells[1].endswith("discriminator-grads"):
+            assert d_turn_ms == "n/a"  # a generator turn only
+        else:
+            float(d_turn_ms)
     assert any(line.startswith("- fp32:") for line in lines)
     assert any("pair vs separate fp32" in line for line in lines)
+    assert any(
+        "G without vs with the discriminator's parameter gradients" in line
+        for line in lines
+    )
 
 
 def test_conv_flop_counts():

@@ -25,7 +25,11 @@ import espnet_sovits_disc
 from espnet_sovits_disc.discriminators import SoVITSMultiPeriodDiscriminator
 from espnet_sovits_disc.model import SoVITS
 from espnet_sovits_disc.run import main as run_main
-from espnet_sovits_disc.tasks.gan_tts import GANTTSTask, apply_discriminator_options
+from espnet_sovits_disc.tasks.gan_tts import (
+    GANTTSTask,
+    apply_discriminator_options,
+    apply_grad_clip,
+)
 from tiny_corpus import (
     HOP_LENGTH,
     TEXTS,
@@ -363,3 +367,14 @@ def test_run_wrapper_script_and_code_forms(tmp_path, monkeypatch):
     assert yaml.safe_load(out.read_text()) == {"b": 1}
     with pytest.raises(SystemExit, match="usage"):
         run_main(["-m"])
+
+
+def test_grad_clip_keeps_generator_turn_discriminator_gradients():
+    """ESPnet clips the norm over all parameters, so with grad_clip > 0 the
+    discriminator's generator-turn gradients stay unless the config says."""
+    option = "discriminator_grads_in_generator_turn"
+    assert apply_grad_clip(SoVITS, {}, -1.0) == {}
+    assert apply_grad_clip(SoVITS, {}, 0.0) == {}
+    assert apply_grad_clip(SoVITS, {}, 1.0) == {option: True}
+    assert apply_grad_clip(SoVITS, {option: False}, 1.0) == {option: False}
+    assert apply_grad_clip(VITS, {}, 1.0) == {}

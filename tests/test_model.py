@@ -256,6 +256,72 @@ def test_generator_turn_leaves_discriminator_gradients_of_fake_only(model):
     model.zero_grad(set_to_none=True)
 
 
+def generator_turn_gradients(model, seed=3):
+    """Run a generator turn's backward; return the gradients by parameter name."""
+    model.train()
+    model._cache = None
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    model(**batch(), forward_generator=True)["loss"].backward()
+    model._cache = None
+    grads = {
+        name: p.grad.clone()
+        for name, p in model.named_parameters()
+        if p.grad is not None
+    }
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def test_generator_turn_skips_only_the_discriminator_parameter_gradients(model):
+    """The default computes no discriminator gradient in the generator turn
+    and exactly the generator gradients of ESPnet's way, which computes both."""
+    assert model.discriminator_grads_in_generator_turn is False
+    skipped = generator_turn_gradients(model)
+    model.discriminator_grads_in_generator_turn = True
+    try:
+        computed = generator_turn_gradients(model)
+    finally:
+        model.discriminator_grads_in_generator_turn = False
+
+    discriminator_names = {
+        f"discriminator.{name}" for name, _ in model.discriminator.named_parameters()
+    }
+    assert not discriminator_names & set(skipped)
+    assert discriminator_names <= set(computed)
+    assert set(skipped) == set(computed) - discriminator_names
+    assert len(skipped) > 0
+    for name, grad in skipped.items():
+        assert torch.equal(grad, computed[name]), name
+    assert all(p.requires_grad for p in model.discriminator.parameters())
+
+
+def test_generator_turn_restores_the_flags_after_an_error_and_keeps_frozen_ones():
+    torch.manual_seed(0)
+    sovits = tiny_sovits()
+    fixed = sovits.discriminator.discriminators[0].conv_post.bias
+    fixed.requires_grad_(False)
+    with pytest.raises(RuntimeError, match="inside"):
+        with sovits._generator_turn_discriminator():
+            assert not any(p.requires_grad for p in sovits.discriminator.parameters())
+            raise RuntimeError("inside the generator turn")
+    assert not fixed.requires_grad
+    others = [p for p in sovits.discriminator.parameters() if p is not fixed]
+    assert len(others) > 0 and all(p.requires_grad for p in others)
+
+
+def test_gradient_checkpointing_keeps_discriminator_gradients_in_generator_turn():
+    """Checkpointed sub-discriminators recompute with the parameters as the
+    forward saw them, so the generator turn keeps their gradients."""
+    torch.manual_seed(0)
+    sovits = tiny_sovits(discriminator_params={"gradient_checkpointing": True})
+    grads = generator_turn_gradients(sovits)
+    assert all(
+        f"discriminator.{name}" in grads
+        for name, _ in sovits.discriminator.named_parameters()
+    )
+
+
 def test_eval_mode_keeps_nothing_and_reports_the_same_stats(model):
     data = batch()
     model.eval()

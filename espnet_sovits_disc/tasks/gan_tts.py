@@ -9,7 +9,11 @@ Adds two top-level options (also accepted as keys of the ``--config`` YAML):
 - ``--discriminator_conf`` (a dict, or ``key=value`` like ``--tts_conf``)
   replaces ``tts_conf.discriminator_params``.
 
-Both are applied to ``args.tts_conf`` when the model is built, so the saved
+With ``grad_clip > 0``, a model that can skip the discriminator's gradients
+in the generator turn (``tts: sovits``) keeps them unless the config says
+otherwise, because ESPnet clips the norm of all parameters' gradients.
+
+All of this is applied to ``args.tts_conf`` when the model is built, so the saved
 ``config.yaml`` holds the discriminator actually trained and ESPnet's
 inference tools rebuild the same model. Importing this module registers the
 plugin in ESPnet, so processes spawned by ESPnet's multi-GPU launcher (which
@@ -92,6 +96,33 @@ def apply_discriminator_options(
     return tts_conf
 
 
+def apply_grad_clip(
+    tts_class: type, tts_conf: Dict[str, Any], grad_clip: float
+) -> Dict[str, Any]:
+    """Return ``tts_conf`` keeping the generator turn's discriminator gradients
+    when gradients are clipped.
+
+    ESPnet's GAN trainer clips the norm of all parameters' gradients, the
+    discriminator's included, so with ``grad_clip > 0`` skipping them would
+    change the generator's updates; an explicit setting in ``tts_conf`` wins.
+
+    Args:
+        tts_class (type): The TTS model class.
+        tts_conf (Dict[str, Any]): Its keyword arguments (``--tts_conf``).
+        grad_clip (float): ``--grad_clip``.
+
+    Returns:
+        Dict[str, Any]: A new ``tts_conf``.
+
+    """
+    tts_conf = dict(tts_conf)
+    option = "discriminator_grads_in_generator_turn"
+    has_option = option in inspect.signature(tts_class.__init__).parameters
+    if has_option and grad_clip > 0 and option not in tts_conf:
+        tts_conf[option] = True
+    return tts_conf
+
+
 class GANTTSTask(espnet_gan_tts.GANTTSTask):
     """ESPnet's GAN-TTS task plus ``--discriminator_type``/``--discriminator_conf``."""
 
@@ -120,11 +151,16 @@ class GANTTSTask(espnet_gan_tts.GANTTSTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace):
-        """Apply the discriminator options to ``args.tts_conf``, then build."""
+        """Apply the discriminator and ``grad_clip`` options to
+        ``args.tts_conf``, then build."""
+        tts_class = espnet_gan_tts.tts_choices.get_class(args.tts)
         args.tts_conf = apply_discriminator_options(
-            espnet_gan_tts.tts_choices.get_class(args.tts),
+            tts_class,
             args.tts_conf,
             getattr(args, "discriminator_type", None),
             getattr(args, "discriminator_conf", None),
+        )
+        args.tts_conf = apply_grad_clip(
+            tts_class, args.tts_conf, getattr(args, "grad_clip", -1.0)
         )
         return super().build_model(args)
