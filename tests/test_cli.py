@@ -378,3 +378,37 @@ def test_grad_clip_keeps_generator_turn_discriminator_gradients():
     assert apply_grad_clip(SoVITS, {}, 1.0) == {option: True}
     assert apply_grad_clip(SoVITS, {option: False}, 1.0) == {option: False}
     assert apply_grad_clip(VITS, {}, 1.0) == {}
+
+
+def test_task_keeps_generator_turn_discriminator_gradients_only_when_clipping(
+    tmp_path,
+):
+    token_list = tmp_path / "tokens.txt"
+    token_list.write_text("<blank>\n<unk>\na\n<sos/eos>\n")
+    path = write_config(tmp_path / "train.yaml", tiny_train_config("sovits"))
+    cmd = ["--config", str(path), "--token_list", str(token_list)]
+    for extra, expected in [
+        ([], False),
+        (["--grad_clip", "1.0"], True),
+        (
+            [
+                "--grad_clip",
+                "1.0",
+                "--tts_conf",
+                "discriminator_grads_in_generator_turn=false",
+            ],
+            False,
+        ),
+    ]:
+        args = GANTTSTask.get_parser().parse_args(cmd + extra)
+        model = GANTTSTask.build_model(args)
+        assert model.tts.discriminator_grads_in_generator_turn is expected, extra
+    # Without grad_clip in the config, ESPnet's default (5.0) clips.
+    config = tiny_train_config("sovits")
+    del config["grad_clip"]
+    path = write_config(tmp_path / "default_clip.yaml", config)
+    args = GANTTSTask.get_parser().parse_args(
+        ["--config", str(path), "--token_list", str(token_list)]
+    )
+    assert args.grad_clip > 0
+    assert GANTTSTask.build_model(args).tts.discriminator_grads_in_generator_turn
