@@ -215,7 +215,8 @@ def sovits_ranks(prepared, tmp_path_factory):
 def test_sovits_under_ddp_ranks_stay_identical(sovits_ranks):
     """``tts: sovits`` in DDP, each rank on different utterances: after every
     step of both turns the ranks' parameters are bit-identical, every loss is
-    finite, and each turn reaches all parameters of its own network."""
+    finite, and each turn reaches all parameters of its own network and
+    none of the other's."""
     rank0, rank1 = sovits_ranks
     assert not isinstance(rank0, str), rank0
     assert not isinstance(rank1, str), rank1
@@ -230,3 +231,5 @@ def test_sovits_under_ddp_ranks_stay_identical(sovits_ranks):
         reached = {n for n in record0["with_grad"] if n.startswith(own)}
         expected = {n for n in record0["params"] if n.startswith(own)}
         assert reached == expected, sorted(expected - reached)[:5]
+        # Neither turn computes the other network's gradients.
+        assert set(record0["with_grad"]) == reached, step
