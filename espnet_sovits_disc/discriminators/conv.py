@@ -12,6 +12,11 @@ The normalization uses ``torch._weight_norm``, the fused kernel behind both of
 PyTorch's weight-norm APIs: the same formula as three separate operations,
 but about five times faster in forward plus backward on the CPU, where the
 element-wise passes over the 47 M weights were a tenth of a turn.
+
+On the CPU, strided grouped 1-D convolutions with at least 16 output
+channels per group (the scale discriminator's) run as stride-1 convolutions
+on the input's polyphase components, 2 to 2.8 times faster
+(``polyphase.py``).
 """
 
 from typing import Iterable, List, Tuple, Union
@@ -19,6 +24,11 @@ from typing import Iterable, List, Tuple, Union
 import torch
 import torch.nn.functional as F
 from typeguard import typechecked
+
+from espnet_sovits_disc.discriminators.polyphase import (
+    polyphase_conv1d,
+    polyphase_pays_off,
+)
 
 IntOrPair = Union[int, Tuple[int, int]]
 
@@ -76,6 +86,9 @@ class WeightNormConv(torch.nn.Module):
         self.stride = initial.stride
         self.padding = initial.padding
         self.groups = groups
+        self.polyphase_on_cpu = dims == 1 and polyphase_pays_off(
+            self.stride[0], groups, out_channels
+        )
         self.bias = torch.nn.Parameter(initial.bias.detach())
         weight = initial.weight.detach()
         self.weight_g = torch.nn.Parameter(_norm_except_dim0(weight))
@@ -96,6 +109,15 @@ class WeightNormConv(torch.nn.Module):
             Tensor: Output tensor (B, out_channels, T') or (B, out_channels, H', W').
 
         """
+        if self.polyphase_on_cpu and x.device.type == "cpu":
+            return polyphase_conv1d(
+                x,
+                self.weight(),
+                self.bias,
+                stride=self.stride[0],
+                padding=self.padding[0],
+                groups=self.groups,
+            )
         return self._conv(
             x,
             self.weight(),
