@@ -1,8 +1,10 @@
 """Benchmark the SoVITS-family discriminators' training turns.
 
 Measures, side by side in one run and interleaved (every round runs every
-case once, so load changes on a shared machine hit all cases alike), the
-median over rounds of:
+case once, so load changes on a shared machine hit all cases alike; in each
+round every discriminator's cases start after one untimed turn of it, so the
+cost of switching from another discriminator's working set, up to a quarter
+of a CPU turn, falls on none of them), the median over rounds of:
 
 * the discriminator turn: real and fake forward, LSGAN discriminator loss in
   float32, backward into the discriminator's parameters;
@@ -834,10 +836,14 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
             for name, rate in matmul_rates(device, precision, args.quick).items():
                 if timed_round:
                     ceilings[precision].setdefault(name, []).append(rate)
+        settled = None
         for case in cases:
             if case.error:
                 continue
             try:
+                if case.discriminator != settled:
+                    run_case(case, case.turns[0], real, fake, device)
+                    settled = case.discriminator
                 for turn in case.turns:
                     wall, cpu = run_case(case, turn, real, fake, device)
                     if timed_round:
