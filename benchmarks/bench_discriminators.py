@@ -1,10 +1,11 @@
 """Benchmark the SoVITS-family discriminators' training turns.
 
 Measures, side by side in one run and interleaved (every round runs every
-case once, so load changes on a shared machine hit all cases alike; in each
-round every discriminator's cases start after one untimed turn of it, so the
-cost of switching from another discriminator's working set, up to a quarter
-of a CPU turn, falls on none of them), the median over rounds of:
+case once, so load changes on a shared machine hit all cases alike; each
+case runs its turns once untimed and then once timed, as a training step
+follows the previous one, so the cost of switching from another case's
+working set, up to a quarter of a CPU turn, is not timed), the median over
+rounds of:
 
 * the discriminator turn: real and fake forward, LSGAN discriminator loss in
   float32, backward into the discriminator's parameters;
@@ -765,7 +766,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="waveform samples per segment (GPT-SoVITS: 20480)",
     )
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="untimed rounds first (every case already runs its turns once "
+        "untimed before timing them in each round)",
+    )
     parser.add_argument(
         "--discriminators",
         nargs="+",
@@ -836,14 +843,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
             for name, rate in matmul_rates(device, precision, args.quick).items():
                 if timed_round:
                     ceilings[precision].setdefault(name, []).append(rate)
-        settled = None
         for case in cases:
             if case.error:
                 continue
             try:
-                if case.discriminator != settled:
-                    run_case(case, case.turns[0], real, fake, device)
-                    settled = case.discriminator
+                for turn in case.turns:
+                    run_case(case, turn, real, fake, device)
                 for turn in case.turns:
                     wall, cpu = run_case(case, turn, real, fake, device)
                     if timed_round:
