@@ -44,6 +44,8 @@ class WeightNormConv(torch.nn.Module):
     Initialization follows ``torch.nn.ConvNd`` followed by
     ``torch.nn.utils.weight_norm`` (so ``weight_g`` starts as the norm of the
     initial weight), which is what the reference trainers start from.
+    ``polyphase_on_cpu`` is true for the strided grouped 1-D layers that run
+    in polyphase form on CPU tensors (``polyphase.polyphase_pays_off``).
     """
 
     @typechecked
