@@ -13,9 +13,9 @@ The numbers are those of the convolution up to float32 summation order.
 The products run through MKL on AVX2 CPUs and through oneDNN's matrix
 product on AVX-512 CPUs (``_matmul_nt``). Against oneDNN's (k, 1)
 convolutions on (B, C, H, p) tensors this ran the ``sovits_mpd``
-discriminator turn 1.16 to 1.30 times faster on an AVX2 CPU, and 1.02 to
-1.1 times (float32) and 1.15 to 1.3 times (bfloat16 autocast) faster on two
-AVX-512 CPUs (see benchmarks/README.md); ``conv_algorithm: auto`` uses it
+discriminator turn 1.16 to 1.30 times faster on an AVX2 CPU, and 0.97 to
+1.1 times as fast (float32) and 1.15 to 1.3 times faster (bfloat16 autocast)
+on two AVX-512 CPUs (see benchmarks/README.md); ``conv_algorithm: auto`` uses it
 on both.
 
 The backward pass keeps only the input (N, H, C_in), not its im2col matrix,
@@ -40,8 +40,9 @@ def auto_uses_gemm(device: torch.device) -> bool:
     AVX-512; the products go to MKL, which beat oneDNN's (k, 1) convolutions
     by 1.2 to 2 times on every large period-discriminator layer) or AVX-512
     code with oneDNN's matrix product available (there oneDNN's products ran
-    the ``sovits_mpd`` discriminator turn 1.02 to 1.1 times faster in float32
-    and 1.15 to 1.3 times faster in bfloat16 than its (k, 1) convolutions).
+    the ``sovits_mpd`` discriminator turn 0.97 to 1.1 times as fast in
+    float32 and 1.15 to 1.3 times faster in bfloat16 than its (k, 1)
+    convolutions).
     On GPUs nothing was measured, so ``auto`` keeps the convolutions there.
     """
     if device.type != "cpu":
