@@ -59,7 +59,8 @@ from espnet_sovits_disc.discriminators import (
     SoVITSSVCDiscriminator,
 )
 from espnet_sovits_disc.discriminators.conv import WeightNormConv
-from espnet_sovits_disc.discriminators.gemm import _matmul_nt, auto_uses_gemm
+from espnet_sovits_disc.discriminators.dispatch import auto_uses_gemm
+from espnet_sovits_disc.discriminators.gemm import _matmul_nt
 from espnet_sovits_disc.discriminators.period import PeriodDiscriminator
 
 GPT_SOVITS_SEGMENT = 20480

@@ -16,11 +16,12 @@ from espnet_sovits_disc.discriminators import (
     SoVITSMultiPeriodDiscriminator,
     SoVITSSVCDiscriminator,
 )
+from espnet_sovits_disc.discriminators import dispatch
+from espnet_sovits_disc.discriminators.dispatch import auto_uses_gemm
 from espnet_sovits_disc.discriminators.gemm import (
     _col2im,
     _im2col,
     _matmul_nt,
-    auto_uses_gemm,
     time_major_conv,
 )
 from espnet_sovits_disc.discriminators.period import UNIVNET_PERIOD_CHANNELS
@@ -103,9 +104,14 @@ def test_time_major_conv_is_conv1d_and_its_backward_passes_gradcheck(
     )
 
 
-def test_time_major_conv_partial_gradients_equal_conv1d():
+@pytest.mark.parametrize("engine_query", [True, False], ids=["query", "no_query"])
+def test_time_major_conv_partial_gradients_equal_conv1d(monkeypatch, engine_query):
     """``torch.autograd.grad`` for one input only (the generator's turn asks
-    for the waveform's gradient alone) gives that input's gradient."""
+    for the waveform's gradient alone) gives that input's gradient, with and
+    without PyTorch's private engine query (``no_query``: a release without
+    ``torch._C._will_engine_execute_node``)."""
+    if not engine_query:
+        monkeypatch.delattr(torch._C, "_will_engine_execute_node", raising=False)
     torch.manual_seed(0)
     x = torch.randn(3, 17, 4, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(6, 4, 5, 1, dtype=torch.float64, requires_grad=True)
@@ -125,13 +131,28 @@ def test_time_major_conv_partial_gradients_equal_conv1d():
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+MATMUL_BACKENDS = [
+    dispatch.TORCH_MM,
+    pytest.param(
+        dispatch.ONEDNN,
+        marks=pytest.mark.skipif(
+            not dispatch.onednn_matmul_works(),
+            reason="this PyTorch has no working oneDNN matrix product",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("backend", MATMUL_BACKENDS)
 @pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize("transposed", [False, True], ids=["contiguous", "strided"])
-def test_matmul_nt_equals_the_float64_product(with_bias, transposed):
-    """``a @ b.T (+ bias)`` on whichever product the CPU gets (oneDNN on
-    AVX-512, MKL otherwise), for contiguous and transposed operands as the
-    backward pass hands them over: float64 exact, float32 within 1e-5 and
-    bfloat16 (autocast) within 2e-2 of the float64 product."""
+def test_matmul_nt_equals_the_float64_product(backend, with_bias, transposed):
+    """``a @ b.T (+ bias)`` on each matrix product (oneDNN's, which ``auto``
+    uses on AVX-512 CPUs, and ``torch.mm``, used elsewhere), whichever CPU
+    runs the test, for contiguous and transposed operands as the backward
+    pass hands them over: float64 exact, float32 within 1e-5 and the
+    bfloat16 autocast dtype within 2e-2 of the float64 product, with the
+    result in the autocast dtype on every backend."""
     torch.manual_seed(3)
     a = torch.randn(96, 160, dtype=torch.float64)
     b = torch.randn(48, 160, dtype=torch.float64)
@@ -140,14 +161,34 @@ def test_matmul_nt_equals_the_float64_product(with_bias, transposed):
         assert not a.is_contiguous() and not b.is_contiguous()
     bias = torch.randn(48, dtype=torch.float64) if with_bias else None
     exact = a @ b.t() + (0 if bias is None else bias)
-    torch.testing.assert_close(_matmul_nt(a, b, bias, None), exact, rtol=0, atol=1e-12)
+    float64 = _matmul_nt(a, b, bias, None, dispatch.TORCH_MM)
+    torch.testing.assert_close(float64, exact, rtol=0, atol=1e-12)
+    assert _matmul_nt(a, b, bias, torch.bfloat16).dtype == torch.float64
     single = [t if t is None else t.float() for t in (a, b, bias)]
-    got = _matmul_nt(*single, None)
+    got = _matmul_nt(*single, None, backend)
     assert got.dtype == torch.float32
     assert relative_difference(got.double(), exact) < 1e-5
-    half = _matmul_nt(*single, torch.bfloat16)
+    half = _matmul_nt(*single, torch.bfloat16, backend)
     assert half.dtype == torch.bfloat16
     assert relative_difference(half.double(), exact) < 2e-2
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = _matmul_nt(*single, torch.bfloat16, backend)
+    assert torch.equal(under_autocast, half)
+
+
+def test_matmul_backend_policy():
+    """oneDNN's product only for float32/bfloat16 CPU operands on AVX-512
+    kernels where it works; ``torch.mm`` for float64, on AVX2 and on CUDA."""
+    onednn_here = (
+        dispatch.cpu_capability().startswith("AVX512") and dispatch.onednn_matmul_works()
+    )
+    cpu = torch.device("cpu")
+    for dtype in (torch.float32, torch.bfloat16):
+        expected = dispatch.ONEDNN if onednn_here else dispatch.TORCH_MM
+        assert dispatch.matmul_backend(cpu, dtype) == expected
+    assert dispatch.matmul_backend(cpu, torch.float64) == dispatch.TORCH_MM
+    cuda = torch.device("cuda")
+    assert dispatch.matmul_backend(cuda, torch.float32) == dispatch.TORCH_MM
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -200,6 +241,7 @@ def test_feature_maps_are_views_in_the_reference_layout():
 def test_auto_picks_gemm_only_for_weight_normalized_cpu_tensors_on_x86_simd():
     x = torch.randn(1, 1, 100)
     capability = torch.backends.cpu.get_cpu_capability()
+    assert capability == dispatch.cpu_capability()
     onednn_matmul = torch.backends.mkldnn.is_available() and hasattr(
         torch.ops.mkldnn, "_linear_pointwise"
     )

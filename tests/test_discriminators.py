@@ -4,12 +4,17 @@ Every score and feature map of all four golden cases is compared within the
 tolerances of tests/data/GOLDEN_README.md: arrays with rtol 1e-3 and atol
 1e-4 x max|expected|, whole-map sums with rtol 1e-4. The cases with period
 discriminators run with both convolution algorithms ("direct" and "gemm"),
-whichever ``auto`` picks on this machine.
+whichever ``auto`` picks on this machine, and the gemm products on both
+matrix-product backends (oneDNN's and ``torch.mm``), whatever the CPU. Every
+case also runs with PyTorch's private entry points switched off (the
+public fallbacks of ``dispatch.py``: unfused weight normalization,
+``torch.mm``), as on a PyTorch release that lacks or changed them.
 """
 
 import pytest
 import torch
 
+from espnet_sovits_disc.discriminators import dispatch, gemm
 from espnet_sovits_disc.registry import get_discriminator_class
 from golden import (
     CASES,
@@ -39,12 +44,27 @@ EXPECTED_PARAMETERS = {
 }
 
 
-# Golden cases crossed with the period discriminators' convolution algorithms.
-GOLDEN_RUNS = [
-    (case, algorithm)
-    for case in CASES
-    for algorithm in (("direct", "gemm") if case != "sovits_svc_mrd" else ("auto",))
-]
+# How the private PyTorch entry points are used: as ``dispatch`` decides
+# ("fast"), with oneDNN's or ``torch.mm``'s product forced for the gemm
+# convolutions, or all of them off ("public").
+TORCH_PATHS = ("fast", "onednn", "mm", "public")
+
+
+def golden_runs():
+    """Golden cases crossed with convolution algorithm and PyTorch path."""
+    for case in CASES:
+        if case == "sovits_svc_mrd":
+            yield case, "auto", "fast"
+            yield case, "auto", "public"
+            continue
+        yield case, "direct", "fast"
+        yield case, "direct", "public"
+        yield case, "gemm", "onednn"
+        yield case, "gemm", "mm"
+        yield case, "gemm", "public"
+
+
+GOLDEN_RUNS = list(golden_runs())
 
 
 def build(case: str, conv_algorithm: str = "auto") -> torch.nn.Module:
@@ -54,18 +74,48 @@ def build(case: str, conv_algorithm: str = "auto") -> torch.nn.Module:
     return get_discriminator_class(name)(**params)
 
 
+def use_torch_path(monkeypatch: pytest.MonkeyPatch, torch_path: str) -> None:
+    """Force one of ``TORCH_PATHS`` for what runs while ``monkeypatch`` lasts."""
+    if torch_path == "public":
+        monkeypatch.setattr(dispatch, "fused_weight_norm_works", lambda: False)
+        monkeypatch.setattr(dispatch, "onednn_matmul_works", lambda: False)
+        monkeypatch.setattr(gemm, "matmul_backend", lambda *_: dispatch.TORCH_MM)
+    elif torch_path == "onednn":
+        if not dispatch.onednn_matmul_works():
+            pytest.skip("this PyTorch has no working oneDNN matrix product")
+        monkeypatch.setattr(gemm, "matmul_backend", lambda *_: dispatch.ONEDNN)
+    elif torch_path == "mm":
+        monkeypatch.setattr(gemm, "matmul_backend", lambda *_: dispatch.TORCH_MM)
+
+
 @pytest.fixture(
-    scope="module", params=GOLDEN_RUNS, ids=[f"{c}-{a}" for c, a in GOLDEN_RUNS]
+    scope="module", params=GOLDEN_RUNS, ids=["-".join(run) for run in GOLDEN_RUNS]
 )
 def golden_case(request):
     """A discriminator of one golden case with the golden weights, and its outputs."""
-    case, conv_algorithm = request.param
-    discriminator = build(case, conv_algorithm).eval()
-    discriminator.load_state_dict(reference_state_dict(case))
-    real, fake = inputs()
-    with torch.no_grad():
-        outputs = {"real": discriminator(real), "fake": discriminator(fake)}
+    case, conv_algorithm, torch_path = request.param
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_torch_path(monkeypatch, torch_path)
+        discriminator = build(case, conv_algorithm).eval()
+        discriminator.load_state_dict(reference_state_dict(case))
+        real, fake = inputs()
+        with torch.no_grad():
+            outputs = {"real": discriminator(real), "fake": discriminator(fake)}
     return case, discriminator, outputs
+
+
+def test_public_path_is_the_fallback_the_probes_choose(monkeypatch):
+    """With the private entry points off, ``dispatch`` chooses the public
+    operations, and the public weight normalization equals the fused one."""
+    v = torch.randn(8, 3, 5, dtype=torch.float64)
+    g = torch.rand(8, 1, 1, dtype=torch.float64) + 0.5
+    fused = dispatch.weight_norm(v, g)
+    use_torch_path(monkeypatch, "public")
+    assert not dispatch.auto_uses_gemm(torch.device("cpu")) or (
+        dispatch.cpu_capability() == "AVX2"
+    )
+    assert dispatch.matmul_backend(torch.device("cpu"), torch.float32) == dispatch.TORCH_MM
+    torch.testing.assert_close(dispatch.weight_norm(v, g), fused, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("case", list(CASES))

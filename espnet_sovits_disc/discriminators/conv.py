@@ -8,10 +8,9 @@ keeps exactly those parameter names (and also loads the
 weight-norm API), computes ``weight = weight_g * weight_v / ||weight_v||``
 once per call, and avoids the deprecated hook-based implementation.
 
-The normalization uses ``torch._weight_norm``, the fused kernel behind both of
-PyTorch's weight-norm APIs: the same formula as three separate operations,
-but about five times faster in forward plus backward on the CPU, where the
-element-wise passes over the 47 M weights were a tenth of a turn.
+The normalization is ``dispatch.weight_norm``: PyTorch's fused kernel (behind
+both of its weight-norm APIs) where it works, the same formula in public
+operations otherwise.
 
 On the CPU, strided grouped 1-D convolutions with at least 16 output
 channels per group (the scale discriminator's) run as stride-1 convolutions
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from typeguard import typechecked
 
+from espnet_sovits_disc.discriminators.dispatch import weight_norm
 from espnet_sovits_disc.discriminators.polyphase import (
     polyphase_conv1d,
     polyphase_pays_off,
@@ -99,7 +99,7 @@ class WeightNormConv(torch.nn.Module):
 
     def weight(self) -> torch.Tensor:
         """Return the normalized weight ``weight_g * weight_v / ||weight_v||``."""
-        return torch._weight_norm(self.weight_v, self.weight_g, 0)
+        return weight_norm(self.weight_v, self.weight_g)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the convolution.

@@ -10,58 +10,26 @@ already time-major for the next layer, so the stack needs no layout changes
 between layers.
 
 The numbers are those of the convolution up to float32 summation order.
-The products run through MKL on AVX2 CPUs and through oneDNN's matrix
-product on AVX-512 CPUs (``_matmul_nt``). Against oneDNN's (k, 1)
-convolutions on (B, C, H, p) tensors this ran the ``sovits_mpd``
-discriminator turn 1.16 to 1.30 times faster on an AVX2 CPU, and 0.97 to
-1.1 times as fast (float32) and 1.15 to 1.3 times faster (bfloat16 autocast)
-on two AVX-512 CPUs (see benchmarks/README.md); ``conv_algorithm: auto`` uses it
-on both.
+Which matrix product runs (oneDNN's or ``torch.mm``) is decided in
+``dispatch.py``; how this compares with the convolutions is in
+benchmarks/README.md.
 
 The backward pass keeps only the input (N, H, C_in), not its im2col matrix,
 and rebuilds the matrix for the weight gradient, so the saved activations are
 those of the convolution.
 """
 
-from functools import lru_cache
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-CONV_ALGORITHMS = ("auto", "direct", "gemm")
-
-
-def auto_uses_gemm(device: torch.device) -> bool:
-    """Whether ``conv_algorithm: auto`` runs weight-normalized (k, 1)
-    convolutions on ``device`` as matrix products.
-
-    True for CPU tensors where PyTorch's CPU kernels run AVX2 code (no
-    AVX-512; the products go to MKL, which beat oneDNN's (k, 1) convolutions
-    by 1.2 to 2 times on every large period-discriminator layer) or AVX-512
-    code with oneDNN's matrix product available (there oneDNN's products ran
-    the ``sovits_mpd`` discriminator turn 0.97 to 1.1 times as fast in
-    float32 and 1.15 to 1.3 times faster in bfloat16 than its (k, 1)
-    convolutions).
-    On GPUs nothing was measured, so ``auto`` keeps the convolutions there.
-    """
-    if device.type != "cpu":
-        return False
-    return _cpu_runs_avx2_kernels() or _cpu_has_onednn_avx512_matmul()
-
-
-@lru_cache(maxsize=None)
-def _cpu_runs_avx2_kernels() -> bool:
-    return torch.backends.cpu.get_cpu_capability() == "AVX2"
-
-
-def check_conv_algorithm(conv_algorithm: str) -> None:
-    """Refuse an unknown ``conv_algorithm`` with the known ones."""
-    if conv_algorithm not in CONV_ALGORITHMS:
-        raise ValueError(
-            f"unknown conv_algorithm {conv_algorithm!r}; choose one of "
-            f"{list(CONV_ALGORITHMS)}"
-        )
+from espnet_sovits_disc.discriminators.dispatch import (
+    ONEDNN,
+    matmul_backend,
+    onednn_matmul_nt,
+    will_engine_execute,
+)
 
 
 def time_major_conv(
@@ -146,51 +114,37 @@ def _matmul_nt(
     b: torch.Tensor,
     bias: Optional[torch.Tensor],
     autocast_dtype: Optional[torch.dtype],
+    backend: Optional[str] = None,
 ) -> torch.Tensor:
-    """``a @ b.T (+ bias)`` with the fastest matrix product for the operands.
+    """``a @ b.T (+ bias)`` in the autocast dtype, on the fastest product.
 
-    On CPUs where PyTorch runs AVX-512 kernels, float32 and bfloat16 products
-    go to oneDNN's matrix product, which takes the transposed (strided)
-    operands as they are and ran 1.2 to 2.2 times faster in float32 than
-    MKL's (which runs AVX2 code on AMD CPUs); elsewhere ``torch.addmm`` /
-    ``torch.mm`` (MKL, cuBLAS). Under autocast the operands are cast to the
-    autocast dtype first, as autocast does for ``addmm`` (float64 stays).
+    The operands are cast to ``autocast_dtype`` first, as autocast does for
+    ``addmm`` (float64 stays float64), whether or not autocast is active and
+    whichever product runs, so the result's dtype is the same on every CPU.
+
+    Args:
+        a (Tensor): (M, K), contiguous or transposed.
+        b (Tensor): (N, K), contiguous or transposed.
+        bias (Optional[Tensor]): (N,) or None.
+        autocast_dtype (Optional[torch.dtype]): The autocast dtype of the
+            pass, or None outside autocast.
+        backend (Optional[str]): ``dispatch.ONEDNN`` or ``dispatch.TORCH_MM``;
+            None lets ``dispatch.matmul_backend`` choose.
+
+    Returns:
+        Tensor: (M, N).
+
     """
-    autocast_applies = autocast_dtype is not None and a.dtype != torch.float64
-    dtype = autocast_dtype if autocast_applies else a.dtype
-    if not _uses_onednn_matmul(a.device, dtype):
-        return torch.mm(a, b.t()) if bias is None else torch.addmm(bias, a, b.t())
+    dtype = a.dtype
+    if autocast_dtype is not None and dtype != torch.float64:
+        dtype = autocast_dtype
     a, b = a.to(dtype), b.to(dtype)
     bias = None if bias is None else bias.to(dtype)
-    return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
-
-
-def _uses_onednn_matmul(device: torch.device, dtype: torch.dtype) -> bool:
-    return (
-        device.type == "cpu"
-        and dtype in (torch.float32, torch.bfloat16)
-        and _cpu_has_onednn_avx512_matmul()
-    )
-
-
-@lru_cache(maxsize=None)
-def _cpu_has_onednn_avx512_matmul() -> bool:
-    """Whether PyTorch runs AVX-512 CPU kernels and oneDNN's matrix product
-    (``mkldnn::_linear_pointwise``, an internal operator) is there and
-    computes ``a @ b.T + bias`` on transposed operands, checked once on
-    small float32 matrices against ``torch.addmm``."""
-    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        return False
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        a = torch.arange(12.0).view(4, 3).t()
-        b = torch.arange(-10.0, 10.0).view(4, 5).t()
-        bias = torch.tensor([0.5, -1.0, 2.0, 0.0, 1.5])
-        product = torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
-    except (AttributeError, RuntimeError):
-        return False
-    return torch.equal(product, torch.addmm(bias, a, b.t()))
+    if backend is None:
+        backend = matmul_backend(a.device, dtype)
+    if backend == ONEDNN:
+        return onednn_matmul_nt(a, b, bias)
+    return torch.mm(a, b.t()) if bias is None else torch.addmm(bias, a, b.t())
 
 
 def _engine_needs(ctx, index: int) -> bool:
@@ -206,14 +160,7 @@ def _engine_needs(ctx, index: int) -> bool:
     """
     if not ctx.needs_input_grad[index]:
         return False
-    node = ctx.next_functions[index][0]
-    will_execute = getattr(torch._C, "_will_engine_execute_node", None)
-    if node is None or will_execute is None:
-        return True
-    try:
-        return will_execute(node)
-    except RuntimeError:
-        return True
+    return will_engine_execute(ctx.next_functions[index][0])
 
 
 def _col2im(

@@ -19,11 +19,11 @@ from espnet_sovits_disc.discriminators.conv import (
     conv_stack_outputs,
     normalized_conv,
 )
-from espnet_sovits_disc.discriminators.gemm import (
-    check_conv_algorithm,
+from espnet_sovits_disc.discriminators.dispatch import (
     auto_uses_gemm,
-    time_major_conv,
+    check_conv_algorithm,
 )
+from espnet_sovits_disc.discriminators.gemm import time_major_conv
 from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
 
 GPT_SOVITS_PERIOD_CHANNELS = (32, 128, 512, 1024, 1024)
