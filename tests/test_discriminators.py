@@ -182,17 +182,25 @@ def test_forward_pair_equals_separate_passes(golden_case):
                 assert_close_array(a.numpy(), b.numpy(), f"{case}.{which}.d{i}.{j}")
 
 
-def test_forward_pair_batches_scale_and_period_but_not_resolution_on_cpu():
+def test_forward_pair_batches_scale_and_period_but_not_resolution_on_cpu(
+    monkeypatch,
+):
     """On the CPU, S and P score real and fake in one batch of 2B; each R
     scores them one after the other (two batches of B)."""
     discriminator = build("sovits_svc_full")
     seen = {}
+
+    def recording(sub):
+        run = sub.run
+
+        def recorded_run(x):
+            seen.setdefault(sub.name, []).append(x.size(0))
+            return run(x)
+
+        return recorded_run
+
     for sub in discriminator.sub_discriminators():
-        sub.register_forward_pre_hook(
-            lambda module, args: seen.setdefault(module.name, []).append(
-                args[0].size(0)
-            )
-        )
+        monkeypatch.setattr(sub, "run", recording(sub))
     real, fake = inputs()
     with torch.no_grad():
         discriminator.forward_pair(real, fake)

@@ -32,23 +32,105 @@ def test_bad_waveforms_are_refused_clearly(discriminators, name, bad, error, pat
         discriminators[name](bad)
 
 
+# (discriminator, params, its minimum length, the sub-discriminator that sets it)
+MINIMUMS = [
+    ("sovits_mpd", {}, 6, "p11"),
+    ("sovits_mpd", {"version": "v2Pro"}, 12, "p23"),
+    ("sovits_mrd", {}, 1809, "r4096"),
+    ("sovits_svc", {}, 1809, "r4096"),
+]
+
+
+def too_short_message(cls_name: str, length: int, minimum: int, culprit: str) -> str:
+    return (
+        rf"waveform of {length} samples is too short for {cls_name}, which needs "
+        rf"at least {minimum} samples: its sub-discriminator {culprit} needs them "
+    )
+
+
 @pytest.mark.parametrize(
-    "name, length, culprit, minimum",
-    [
-        ("sovits_mrd", 1808, "r4096", 1809),
-        ("sovits_svc", 1000, "r4096", 1809),
-        ("sovits_mpd", 5, "p11", 6),
-    ],
+    "name, params, minimum, culprit", MINIMUMS, ids=["mpd", "mpd_v2pro", "mrd", "svc"]
 )
-def test_too_short_names_minimum_and_sub_discriminator(
-    discriminators, name, length, culprit, minimum
+@pytest.mark.parametrize("length", [16, 600, 1808, "minimum - 1", "minimum"])
+def test_too_short_names_the_whole_minimum_and_its_sub_discriminator(
+    discriminators, name, params, minimum, culprit, length
 ):
-    discriminator = discriminators[name]
+    """The first error already names what the whole discriminator needs
+    (not the first sub-discriminator that fails), and that length works."""
+    discriminator = (
+        discriminators[name] if not params else get_discriminator_class(name)(**params)
+    )
     assert discriminator.minimum_length == minimum
-    with pytest.raises(ValueError, match=rf"{length} samples.*{culprit}.*at least {minimum}"):
-        discriminator(torch.zeros(1, 1, length))
-    outputs = discriminator(torch.zeros(1, 1, minimum))
+    length = {"minimum - 1": minimum - 1, "minimum": minimum}.get(length, length)
+    x = torch.zeros(1, 1, length)
+    if length < minimum:
+        message = too_short_message(type(discriminator).__name__, length, minimum, culprit)
+        with pytest.raises(ValueError, match=message):
+            discriminator(x)
+        with pytest.raises(ValueError, match=message):
+            discriminator.forward_pair(x, x)
+        return
+    with torch.no_grad():
+        outputs = discriminator(x)
+    assert len(outputs) == len(discriminator.sub_discriminator_names)
     assert all(torch.isfinite(t).all() for sub in outputs for t in sub)
+
+
+def test_too_short_inside_espnet_joint_text2wav():
+    """ESPnet's JointText2Wav trains on a short random segment
+    (``segment_size`` frames times the vocoder's upsampling: 4 x 64 = 256
+    samples here); with ``sovits_mrd`` its discriminator turn stops with the
+    whole discriminator's minimum."""
+    from espnet2.gan_tts.joint.joint_text2wav import JointText2Wav
+
+    import espnet_sovits_disc
+
+    espnet_sovits_disc.register()
+    torch.manual_seed(0)
+    model = JointText2Wav(
+        idim=10,
+        odim=8,
+        segment_size=4,
+        sampling_rate=16000,
+        text2mel_params=dict(
+            adim=16, aheads=2, elayers=1, eunits=16, dlayers=1, dunits=16,
+            postnet_layers=0, encoder_type="transformer", decoder_type="transformer",
+            duration_predictor_layers=1, duration_predictor_chans=8,
+            energy_predictor_layers=1, energy_predictor_chans=8,
+            pitch_predictor_layers=1, pitch_predictor_chans=8,
+        ),
+        vocoder_params=dict(
+            out_channels=1, channels=16, upsample_scales=[8, 8],
+            upsample_kernel_sizes=[16, 16], resblock_kernel_sizes=[3],
+            resblock_dilations=[[1]],
+        ),
+        discriminator_type="sovits_mrd",
+        discriminator_params={},
+    )
+    batch, tokens, frames = 2, 5, 12
+    lengths = torch.full((batch,), tokens)
+    # FastSpeech2 appends <eos>: durations, pitch and energy have tokens + 1.
+    per_token = dict(
+        durations=torch.full((batch, tokens + 1), 2),
+        durations_lengths=lengths + 1,
+        pitch=torch.randn(batch, tokens + 1, 1),
+        pitch_lengths=lengths + 1,
+        energy=torch.randn(batch, tokens + 1, 1),
+        energy_lengths=lengths + 1,
+    )
+    with pytest.raises(
+        ValueError, match=too_short_message("SoVITSMultiResolutionDiscriminator", 256, 1809, "r4096")
+    ):
+        model(
+            torch.randint(1, 9, (batch, tokens)),
+            lengths,
+            torch.randn(batch, frames, 8),
+            torch.full((batch,), frames),
+            torch.randn(batch, frames * 64),
+            torch.full((batch,), frames * 64),
+            forward_generator=False,
+            **per_token,
+        )
 
 
 def test_forward_pair_refuses_mismatched_shapes(discriminators):

@@ -1,11 +1,11 @@
 """Mixed precision: autocast keeps the spectrograms in float32 and the
 outputs, losses and gradients finite.
 
-What ESPnet 202511 does with ``--use_amp true``: its trainers use
-``torch.cuda.amp.autocast`` and ``torch.cuda.amp.GradScaler`` only. Without
-CUDA both disable themselves with a warning ("torch.cuda.amp.GradScaler is
-enabled, but CUDA is not available. Disabling." and "CUDA is not available
-... Disabling autocast"), so on CPU ``--use_amp true`` trains in float32 and
+What ESPnet does with ``--use_amp true``: its GAN trainer uses CUDA autocast
+and a CUDA GradScaler only (202511: ``torch.cuda.amp.autocast(enabled)``;
+202609 and later: ``torch.amp.autocast("cuda", enabled=...)`` and
+``torch.amp.GradScaler``). Without CUDA both disable themselves with a
+warning, so on CPU ``--use_amp true`` trains in float32 and
 saves an empty scaler state; ``test_use_amp_on_cpu_trains_in_float32`` proves
 it through the plugin's entry point. CPU mixed precision (bfloat16, and
 float16 where the CPU autocast supports it) is therefore tested here by
@@ -215,6 +215,16 @@ def test_sovits_trains_three_iterations_under_cpu_autocast(prepared, dtype):
     assert any(n.startswith("tts.discriminator.") for n in changed)
 
 
+def trainer_autocast(enabled: bool):
+    """The autocast context ESPnet's GAN trainer wraps each forward pass in,
+    called as the installed trainer calls it: ``torch.amp.autocast`` takes
+    the device first (ESPnet 202609+), ``torch.cuda.amp.autocast`` does not
+    (202511)."""
+    if gan_trainer.autocast is torch.amp.autocast:
+        return gan_trainer.autocast("cuda", enabled=enabled)
+    return gan_trainer.autocast(enabled)
+
+
 def test_use_amp_on_cpu_trains_in_float32(prepared, tmp_path):
     """``--use_amp true`` through the plugin's entry point on CPU: 3 iterations,
     finite losses; ESPnet's CUDA-only GradScaler disabled itself (an enabled
@@ -239,7 +249,7 @@ def test_use_amp_on_cpu_trains_in_float32(prepared, tmp_path):
         assert math.isfinite(train_stats[key]), key
     for name, p in checkpoint["model"].items():
         assert torch.isfinite(p).all(), name
-    with gan_trainer.autocast(True):
+    with trainer_autocast(enabled=True):
         assert not torch.is_autocast_enabled("cpu")
         x = torch.ones(4, 4)
         assert (x @ x).dtype == torch.float32

@@ -12,10 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from espnet_sovits_disc.discriminators import ScaleDiscriminator
-from espnet_sovits_disc.discriminators.polyphase import (
-    polyphase_conv1d,
-    polyphase_pays_off,
-)
+from espnet_sovits_disc.discriminators.dispatch import polyphase_pays_off, uses_polyphase
+from espnet_sovits_disc.discriminators.polyphase import polyphase_conv1d
 from espnet_sovits_disc.discriminators.scale import SCALE_LAYERS
 
 
@@ -74,9 +72,21 @@ def _reference_conv1d(x, weight, bias, stride, padding, groups):
 def test_scale_discriminator_takes_polyphase_for_its_wide_grouped_layers():
     """Only the strided grouped layers with >= 16 output channels per group."""
     discriminator = ScaleDiscriminator()
-    taken = [conv.polyphase_on_cpu for conv in discriminator.convs]
+    taken = [conv.polyphase_pays_off for conv in discriminator.convs]
     assert taken == [False, True, True, True, False, False]
-    assert not discriminator.conv_post.polyphase_on_cpu
+    assert not discriminator.conv_post.polyphase_pays_off
+    cpu = torch.device("cpu")
+    used = [
+        uses_polyphase(conv.conv_algorithm, conv.polyphase_pays_off, cpu)
+        for conv in discriminator.convs
+    ]
+    assert used == taken
+    direct = ScaleDiscriminator(conv_algorithm="direct")
+    assert not any(
+        uses_polyphase(conv.conv_algorithm, conv.polyphase_pays_off, cpu)
+        for conv in direct.convs
+    )
+    assert not uses_polyphase("auto", True, torch.device("cuda"))
     expected = [
         polyphase_pays_off(stride, groups, out_channels)
         for _, out_channels, _, stride, groups, _ in SCALE_LAYERS
@@ -101,10 +111,9 @@ def test_scale_discriminator_float32_polyphase_is_as_close_to_float64_as_direct(
     x = 0.3 * torch.randn(2, 1, 4096, dtype=torch.float64)
 
     def run(dtype, polyphase):
-        discriminator = ScaleDiscriminator().to(dtype)
+        algorithm = "auto" if polyphase else "direct"
+        discriminator = ScaleDiscriminator(conv_algorithm=algorithm).to(dtype)
         discriminator.load_state_dict(state)
-        for conv in discriminator.convs:
-            conv.polyphase_on_cpu = polyphase and conv.polyphase_on_cpu
         wave = x.to(dtype).detach().requires_grad_(True)
         outputs = discriminator(wave)
         sum(t.square().mean() for t in outputs).backward()

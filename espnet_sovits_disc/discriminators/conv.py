@@ -12,10 +12,10 @@ The normalization is ``dispatch.weight_norm``: PyTorch's fused kernel (behind
 both of its weight-norm APIs) where it works, the same formula in public
 operations otherwise.
 
-On the CPU, strided grouped 1-D convolutions with at least 16 output
-channels per group (the scale discriminator's) run as stride-1 convolutions
-on the input's polyphase components, 2 to 2.8 times faster
-(``polyphase.py``).
+Unless ``conv_algorithm`` is "direct", strided grouped 1-D convolutions with
+at least 16 output channels per group (the scale discriminator's) run on the
+CPU as stride-1 convolutions on the input's polyphase components
+(``polyphase.py``; ``dispatch.py`` decides).
 """
 
 from typing import Iterable, List, Tuple, Union
@@ -24,11 +24,13 @@ import torch
 import torch.nn.functional as F
 from typeguard import typechecked
 
-from espnet_sovits_disc.discriminators.dispatch import weight_norm
-from espnet_sovits_disc.discriminators.polyphase import (
-    polyphase_conv1d,
+from espnet_sovits_disc.discriminators.dispatch import (
+    check_conv_algorithm,
     polyphase_pays_off,
+    uses_polyphase,
+    weight_norm,
 )
+from espnet_sovits_disc.discriminators.polyphase import polyphase_conv1d
 
 IntOrPair = Union[int, Tuple[int, int]]
 
@@ -44,8 +46,9 @@ class WeightNormConv(torch.nn.Module):
     Initialization follows ``torch.nn.ConvNd`` followed by
     ``torch.nn.utils.weight_norm`` (so ``weight_g`` starts as the norm of the
     initial weight), which is what the reference trainers start from.
-    ``polyphase_on_cpu`` is true for the strided grouped 1-D layers that run
-    in polyphase form on CPU tensors (``polyphase.polyphase_pays_off``).
+    ``polyphase_pays_off`` is true for the strided grouped 1-D layers that
+    run in polyphase form on CPU tensors unless ``conv_algorithm`` is
+    "direct" (``dispatch.uses_polyphase``).
     """
 
     @typechecked
@@ -59,6 +62,7 @@ class WeightNormConv(torch.nn.Module):
         stride: IntOrPair = 1,
         padding: IntOrPair = 0,
         groups: int = 1,
+        conv_algorithm: str = "auto",
     ):
         """Initialize WeightNormConv.
 
@@ -70,9 +74,13 @@ class WeightNormConv(torch.nn.Module):
             stride (Union[int, Tuple[int, int]]): Stride.
             padding (Union[int, Tuple[int, int]]): Zero padding on both sides.
             groups (int): Number of channel groups.
+            conv_algorithm (str): "direct" runs ``F.conv1d``/``F.conv2d``
+                always; "auto" or "gemm" also the polyphase form where it pays
+                off on the CPU.
 
         """
         super().__init__()
+        check_conv_algorithm(conv_algorithm)
         if dims not in (1, 2):
             raise ValueError(f"dims must be 1 or 2, got {dims}")
         conv_class = torch.nn.Conv1d if dims == 1 else torch.nn.Conv2d
@@ -88,7 +96,8 @@ class WeightNormConv(torch.nn.Module):
         self.stride = initial.stride
         self.padding = initial.padding
         self.groups = groups
-        self.polyphase_on_cpu = dims == 1 and polyphase_pays_off(
+        self.conv_algorithm = conv_algorithm
+        self.polyphase_pays_off = dims == 1 and polyphase_pays_off(
             self.stride[0], groups, out_channels
         )
         self.bias = torch.nn.Parameter(initial.bias.detach())
@@ -97,7 +106,7 @@ class WeightNormConv(torch.nn.Module):
         self.weight_v = torch.nn.Parameter(weight.clone())
         self._register_load_state_dict_pre_hook(_rename_new_api_keys)
 
-    def weight(self) -> torch.Tensor:
+    def normalized_weight(self) -> torch.Tensor:
         """Return the normalized weight ``weight_g * weight_v / ||weight_v||``."""
         return weight_norm(self.weight_v, self.weight_g)
 
@@ -111,10 +120,10 @@ class WeightNormConv(torch.nn.Module):
             Tensor: Output tensor (B, out_channels, T') or (B, out_channels, H', W').
 
         """
-        if self.polyphase_on_cpu and x.device.type == "cpu":
+        if uses_polyphase(self.conv_algorithm, self.polyphase_pays_off, x.device):
             return polyphase_conv1d(
                 x,
-                self.weight(),
+                self.normalized_weight(),
                 self.bias,
                 stride=self.stride[0],
                 padding=self.padding[0],
@@ -122,7 +131,7 @@ class WeightNormConv(torch.nn.Module):
             )
         return self._conv(
             x,
-            self.weight(),
+            self.normalized_weight(),
             self.bias,
             stride=self.stride,
             padding=self.padding,
@@ -160,6 +169,7 @@ def normalized_conv(
     padding: IntOrPair = 0,
     groups: int = 1,
     use_spectral_norm: bool = False,
+    conv_algorithm: str = "auto",
 ) -> torch.nn.Module:
     """Build a weight-normalized (default) or spectral-normalized convolution.
 
@@ -174,6 +184,8 @@ def normalized_conv(
         use_spectral_norm (bool): Use ``torch.nn.utils.spectral_norm`` (keys
             ``weight_orig``, ``weight_u``, ``weight_v``) as the references do
             when this flag is set, instead of weight normalization.
+        conv_algorithm (str): For weight-normalized convolutions, see
+            ``WeightNormConv``; spectral-normalized ones run as ``ConvNd``.
 
     Returns:
         Module: The convolution.
@@ -188,6 +200,7 @@ def normalized_conv(
             stride=stride,
             padding=padding,
             groups=groups,
+            conv_algorithm=conv_algorithm,
         )
     conv_class = torch.nn.Conv1d if dims == 1 else torch.nn.Conv2d
     conv = conv_class(

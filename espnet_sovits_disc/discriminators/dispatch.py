@@ -18,7 +18,16 @@ from typing import Optional
 
 import torch
 
+# "direct": the reference's convolutions, everywhere. "gemm": the period
+# discriminators' (k, 1) convolutions as matrix products (gemm.py). "auto":
+# gemm where it is faster (``auto_uses_gemm``). With "auto" and "gemm" the
+# scale discriminator's wide grouped layers run in polyphase form on the CPU
+# (polyphase.py, ``uses_polyphase``).
 CONV_ALGORITHMS = ("auto", "direct", "gemm")
+
+# Strided grouped 1-D convolutions with at least this many output channels
+# per group run faster in polyphase form on the CPU.
+POLYPHASE_MIN_OUT_CHANNELS_PER_GROUP = 16
 
 # Matrix-product backends of the gemm convolutions (``gemm._matmul_nt``).
 ONEDNN = "onednn"
@@ -66,6 +75,61 @@ def auto_uses_gemm(device: torch.device) -> bool:
     if capability == "AVX2":
         return True
     return capability.startswith("AVX512") and onednn_matmul_works()
+
+
+def uses_gemm(conv_algorithm: str, use_spectral_norm: bool, device: torch.device) -> bool:
+    """Whether a period discriminator runs its (k, 1) convolutions as matrix
+    products.
+
+    Args:
+        conv_algorithm (str): One of ``CONV_ALGORITHMS``.
+        use_spectral_norm (bool): Spectral-normalized convolutions never do.
+        device (torch.device): Where the activations are.
+
+    Returns:
+        bool: True for "gemm", and for "auto" where ``auto_uses_gemm``.
+
+    """
+    if conv_algorithm == "auto":
+        return not use_spectral_norm and auto_uses_gemm(device)
+    return conv_algorithm == "gemm"
+
+
+def polyphase_pays_off(stride: int, groups: int, out_channels: int) -> bool:
+    """Whether a strided grouped 1-D convolution runs faster in polyphase
+    form on the CPU (the scale discriminator's layers with 16 output channels
+    per group do; its 4-per-group layer does not).
+
+    Args:
+        stride (int): The convolution's stride.
+        groups (int): Its channel groups.
+        out_channels (int): Its output channels.
+
+    Returns:
+        bool: True if the polyphase form pays off.
+
+    """
+    return (
+        stride > 1
+        and groups > 1
+        and out_channels // groups >= POLYPHASE_MIN_OUT_CHANNELS_PER_GROUP
+    )
+
+
+def uses_polyphase(conv_algorithm: str, pays_off: bool, device: torch.device) -> bool:
+    """Whether a 1-D convolution runs in polyphase form.
+
+    Args:
+        conv_algorithm (str): One of ``CONV_ALGORITHMS``.
+        pays_off (bool): ``polyphase_pays_off`` for the layer.
+        device (torch.device): Where the input is.
+
+    Returns:
+        bool: True on the CPU for layers where it pays off, unless
+            ``conv_algorithm`` is "direct".
+
+    """
+    return pays_off and conv_algorithm != "direct" and device.type == "cpu"
 
 
 def matmul_backend(device: torch.device, dtype: torch.dtype) -> str:

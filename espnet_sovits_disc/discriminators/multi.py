@@ -11,11 +11,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 from typeguard import typechecked
 
-from espnet_sovits_disc.discriminators.inputs import (
-    check_length,
-    check_pair,
-    check_waveform,
-)
+from espnet_sovits_disc.discriminators.base import SubDiscriminator
+from espnet_sovits_disc.discriminators.inputs import check_pair, check_waveform
 from espnet_sovits_disc.discriminators.period import (
     UNIVNET_PERIOD_CHANNELS,
     PeriodDiscriminator,
@@ -38,38 +35,29 @@ DEFAULT_PERIODS = GPT_SOVITS_PERIODS["v2"]
 SOVITS_SVC_PERIODS = (2, 3, 5, 7, 11)
 
 
-class MultiDiscriminator(torch.nn.Module):
-    """Runs a list of sub-discriminators on the same waveform.
+class CombinedDiscriminator(torch.nn.Module):
+    """Runs sub-discriminators side by side on one waveform, in ESPnet's format.
 
-    Every sub-discriminator has a ``name`` (``s``, ``p<period>``,
-    ``r<n_fft>``), a ``minimum_length`` with its ``length_requirement`` (why,
-    for error messages), ``batch_pairs_on_cpu`` (whether ``forward_pair``
-    batches real and fake for it on the CPU) and a forward that maps
-    (B, 1, T) to ``[fmap_0, ..., fmap_{N-1}, score]``.
+    Subclasses say which ``SubDiscriminator``s, in output order
+    (``sub_discriminators``). The waveform is checked once, against the
+    longest minimum length of them all, and each sub-discriminator then
+    scores it unchecked (``SubDiscriminator.run``).
     """
 
-    @typechecked
-    def __init__(
-        self,
-        *,
-        discriminators: Sequence[torch.nn.Module],
-        gradient_checkpointing: bool = False,
-    ):
-        """Initialize MultiDiscriminator.
+    def __init__(self, *, gradient_checkpointing: bool = False):
+        """Initialize CombinedDiscriminator.
 
         Args:
-            discriminators (Sequence[Module]): Sub-discriminators, in output order.
             gradient_checkpointing (bool): Recompute each sub-discriminator's
                 activations in the backward pass instead of keeping them.
 
         """
         super().__init__()
-        self.discriminators = torch.nn.ModuleList(discriminators)
         self.gradient_checkpointing = gradient_checkpointing
 
-    def sub_discriminators(self) -> List[torch.nn.Module]:
+    def sub_discriminators(self) -> List[SubDiscriminator]:
         """Return the sub-discriminators in output order."""
-        return list(self.discriminators)
+        raise NotImplementedError
 
     @property
     def sub_discriminator_names(self) -> List[str]:
@@ -79,7 +67,7 @@ class MultiDiscriminator(torch.nn.Module):
     @property
     def minimum_length(self) -> int:
         """The shortest waveform (in samples) every sub-discriminator accepts."""
-        return max(d.minimum_length for d in self.sub_discriminators())
+        return self._limiting_sub_discriminator().minimum_length
 
     def forward(self, x: torch.Tensor) -> DiscriminatorOutputs:
         """Calculate forward propagation.
@@ -93,7 +81,7 @@ class MultiDiscriminator(torch.nn.Module):
 
         """
         check_waveform(x, owner=type(self).__name__)
-        self._check_lengths(x)
+        self._check_length(x)
         return [self._run(sub, x) for sub in self.sub_discriminators()]
 
     def forward_pair(
@@ -105,9 +93,8 @@ class MultiDiscriminator(torch.nn.Module):
         ``(self(real), self(fake))``. Sub-discriminators that run faster on
         a larger batch score both in one pass over the concatenated batch,
         which also normalizes each weight once: all of them on a GPU; on the
-        CPU those whose ``batch_pairs_on_cpu`` is true (scale and period).
-        The resolution discriminators score real and fake one after the other
-        on the CPU, where one batched pass was 0.87-0.96 times as fast.
+        CPU those whose ``batch_pairs_on_cpu`` is true (scale and period; the
+        resolution discriminators were slower batched, benchmarks/README.md).
 
         Args:
             real (Tensor): Real waveform (B, 1, T).
@@ -121,7 +108,7 @@ class MultiDiscriminator(torch.nn.Module):
         check_pair(real, fake, owner=type(self).__name__)
         dtype = torch.promote_types(real.dtype, fake.dtype)
         real, fake = real.to(dtype), fake.to(dtype)
-        self._check_lengths(real)
+        self._check_length(real)
         batch = real.size(0)
         both = None
         outs_real, outs_fake = [], []
@@ -137,22 +124,60 @@ class MultiDiscriminator(torch.nn.Module):
             outs_fake.append([t[batch:] for t in outputs])
         return outs_real, outs_fake
 
-    def _check_lengths(self, x: torch.Tensor) -> None:
-        """Refuse a waveform too short for any sub-discriminator."""
-        owner = type(self).__name__
-        for sub in self.sub_discriminators():
-            check_length(
-                x,
-                minimum=sub.minimum_length,
-                owner=f"{sub.name} of {owner}",
-                reason=sub.length_requirement,
+    def _limiting_sub_discriminator(self) -> SubDiscriminator:
+        """The sub-discriminator that needs the longest waveform (the first
+        of them on a tie)."""
+        return max(self.sub_discriminators(), key=lambda d: d.minimum_length)
+
+    def _check_length(self, x: torch.Tensor) -> None:
+        """Refuse a waveform too short for the whole discriminator, naming
+        its minimum and the sub-discriminator that sets it."""
+        limiting = self._limiting_sub_discriminator()
+        length = x.size(-1)
+        if length < limiting.minimum_length:
+            raise ValueError(
+                f"waveform of {length} samples is too short for "
+                f"{type(self).__name__}, which needs at least "
+                f"{limiting.minimum_length} samples: its sub-discriminator "
+                f"{limiting.name} needs them ({limiting.length_requirement}); use "
+                "longer segments (e.g. a larger segment_size) or remove that "
+                "sub-discriminator"
             )
 
-    def _run(self, sub: torch.nn.Module, x: torch.Tensor) -> List[torch.Tensor]:
+    def _run(self, sub: SubDiscriminator, x: torch.Tensor) -> List[torch.Tensor]:
         """One sub-discriminator's outputs, recomputed in backward if asked."""
         if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(sub, x, use_reentrant=False)
-        return sub(x)
+            return checkpoint(sub.run, x, use_reentrant=False)
+        return sub.run(x)
+
+
+class MultiDiscriminator(CombinedDiscriminator):
+    """A flat list of sub-discriminators (state-dict keys ``discriminators.{i}``)."""
+
+    @typechecked
+    def __init__(
+        self,
+        *,
+        discriminators: Sequence[SubDiscriminator],
+        gradient_checkpointing: bool = False,
+    ):
+        """Initialize MultiDiscriminator.
+
+        Args:
+            discriminators (Sequence[SubDiscriminator]): Sub-discriminators,
+                in output order.
+            gradient_checkpointing (bool): Recompute each sub-discriminator's
+                activations in the backward pass instead of keeping them.
+
+        """
+        super().__init__(gradient_checkpointing=gradient_checkpointing)
+        if len(discriminators) == 0:
+            raise ValueError("a multi-discriminator needs at least one sub-discriminator")
+        self.discriminators = torch.nn.ModuleList(discriminators)
+
+    def sub_discriminators(self) -> List[SubDiscriminator]:
+        """Return the sub-discriminators in output order."""
+        return list(self.discriminators)
 
 
 class SoVITSMultiPeriodDiscriminator(MultiDiscriminator):
@@ -177,12 +202,16 @@ class SoVITSMultiPeriodDiscriminator(MultiDiscriminator):
                 "v2ProPlus" add 17 and 23. Conflicting ``periods`` are refused.
             use_spectral_norm (bool): Spectral instead of weight normalization.
             gradient_checkpointing (bool): Recompute activations in backward.
-            conv_algorithm (str): How the period discriminators' convolutions
-                run: "auto", "direct" or "gemm" (see ``PeriodDiscriminator``).
+            conv_algorithm (str): "auto", "direct" (the reference's
+                convolutions everywhere) or "gemm"; see ``dispatch.py``.
 
         """
         periods = _periods_for_version(tuple(periods), version)
-        discriminators = [ScaleDiscriminator(use_spectral_norm=use_spectral_norm)]
+        discriminators = [
+            ScaleDiscriminator(
+                use_spectral_norm=use_spectral_norm, conv_algorithm=conv_algorithm
+            )
+        ]
         discriminators += [
             PeriodDiscriminator(
                 period=p,
@@ -246,8 +275,11 @@ class SoVITSMultiResolutionDiscriminator(MultiDiscriminator):
         )
 
 
-class SoVITSSVCDiscriminator(MultiDiscriminator):
-    """so-vits-svc-5.0 ``Discriminator``: MRD, then MPD (UnivNet), then MSD."""
+class SoVITSSVCDiscriminator(CombinedDiscriminator):
+    """so-vits-svc-5.0 ``Discriminator``: its three parts ``MRD`` (resolution
+    discriminators), ``MPD`` (UnivNet period discriminators) and ``MSD`` (a
+    scale discriminator), scored in that order; the part names are the
+    reference's state-dict prefixes."""
 
     @typechecked
     def __init__(
@@ -274,13 +306,11 @@ class SoVITSSVCDiscriminator(MultiDiscriminator):
             window (str): MRD STFT window, "rectangular" (the reference) or "hann".
             use_spectral_norm (bool): Spectral instead of weight normalization.
             gradient_checkpointing (bool): Recompute activations in backward.
-            conv_algorithm (str): How the MPD's convolutions run: "auto",
-                "direct" or "gemm" (see ``PeriodDiscriminator``).
+            conv_algorithm (str): "auto", "direct" (the reference's
+                convolutions everywhere) or "gemm"; see ``dispatch.py``.
 
         """
-        super().__init__(
-            discriminators=[], gradient_checkpointing=gradient_checkpointing
-        )
+        super().__init__(gradient_checkpointing=gradient_checkpointing)
         self.MRD = SoVITSMultiResolutionDiscriminator(
             resolutions=resolutions,
             lrelu_slope=lrelu_slope,
@@ -300,12 +330,14 @@ class SoVITSSVCDiscriminator(MultiDiscriminator):
             ]
         )
         self.MSD = ScaleDiscriminator(
-            lrelu_slope=scale_lrelu_slope, use_spectral_norm=use_spectral_norm
+            lrelu_slope=scale_lrelu_slope,
+            use_spectral_norm=use_spectral_norm,
+            conv_algorithm=conv_algorithm,
         )
 
-    def sub_discriminators(self) -> List[torch.nn.Module]:
+    def sub_discriminators(self) -> List[SubDiscriminator]:
         """Return the sub-discriminators in output order: R..., P..., S."""
-        return [*self.MRD.discriminators, *self.MPD.discriminators, self.MSD]
+        return [*self.MRD.sub_discriminators(), *self.MPD.sub_discriminators(), self.MSD]
 
 
 def _periods_for_version(

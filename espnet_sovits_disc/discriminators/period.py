@@ -15,27 +15,21 @@ import torch
 import torch.nn.functional as F
 from typeguard import typechecked
 
-from espnet_sovits_disc.discriminators.conv import (
-    conv_stack_outputs,
-    normalized_conv,
-)
-from espnet_sovits_disc.discriminators.dispatch import (
-    auto_uses_gemm,
-    check_conv_algorithm,
-)
+from espnet_sovits_disc.discriminators.base import SubDiscriminator
+from espnet_sovits_disc.discriminators.conv import conv_stack_outputs
+from espnet_sovits_disc.discriminators.dispatch import check_conv_algorithm, uses_gemm
 from espnet_sovits_disc.discriminators.gemm import time_major_conv
-from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
 
 GPT_SOVITS_PERIOD_CHANNELS = (32, 128, 512, 1024, 1024)
 UNIVNET_PERIOD_CHANNELS = (64, 128, 256, 512, 1024)
 
 
-class PeriodDiscriminator(torch.nn.Module):
-    """Period discriminator (GPT-SoVITS ``DiscriminatorP`` by default)."""
+class PeriodDiscriminator(SubDiscriminator):
+    """Period discriminator (GPT-SoVITS ``DiscriminatorP`` by default).
 
-    # Its large matrix products and convolutions gain from scoring real and
-    # fake in one batch (benchmarks/README.md).
-    batch_pairs_on_cpu = True
+    Its large matrix products and convolutions gain from scoring real and
+    fake in one batch (benchmarks/README.md), so it batches pairs on the CPU.
+    """
 
     @typechecked
     def __init__(
@@ -67,7 +61,6 @@ class PeriodDiscriminator(torch.nn.Module):
                 (CUDA, spectral norm). The same numbers up to float32 rounding.
 
         """
-        super().__init__()
         check_conv_algorithm(conv_algorithm)
         if conv_algorithm == "gemm" and use_spectral_norm:
             raise ValueError(
@@ -78,44 +71,42 @@ class PeriodDiscriminator(torch.nn.Module):
             raise ValueError(f"period must be a positive integer, got {period}")
         if len(channels) == 0:
             raise ValueError("channels must name at least one conv layer")
-        self.period = period
-        self.name = f"p{period}"
-        # Reflect padding by p - T % p needs that many samples plus one.
-        self.minimum_length = period // 2 + 1
-        self.length_requirement = (
-            f"reflect padding to a multiple of the period {period}"
+        super().__init__(
+            name=f"p{period}",
+            owner=f"PeriodDiscriminator(period={period})",
+            # Reflect padding by p - T % p needs that many samples plus one.
+            minimum_length=period // 2 + 1,
+            length_requirement=f"reflect padding to a multiple of the period {period}",
+            batch_pairs_on_cpu=True,
+            lrelu_slope=lrelu_slope,
         )
-        self.lrelu_slope = lrelu_slope
+        self.period = period
         self.use_spectral_norm = use_spectral_norm
         self.conv_algorithm = conv_algorithm
         in_channels = [1] + list(channels[:-1])
         strides = [stride] * (len(channels) - 1) + [1]
-        self.convs = torch.nn.ModuleList(
-            normalized_conv(
-                dims=2,
-                in_channels=in_ch,
-                out_channels=out_ch,
-                kernel_size=(kernel_size, 1),
-                stride=(layer_stride, 1),
-                padding=(kernel_size // 2, 0),
-                use_spectral_norm=use_spectral_norm,
-            )
-            for in_ch, out_ch, layer_stride in zip(in_channels, channels, strides)
-        )
-        self.conv_post = normalized_conv(
+        kernel, padding = (kernel_size, 1), (kernel_size // 2, 0)
+        self.build_conv_stack(
             dims=2,
-            in_channels=channels[-1],
-            out_channels=1,
-            kernel_size=(3, 1),
-            padding=(1, 0),
+            layers=[
+                (in_ch, out_ch, kernel, (layer_stride, 1), 1, padding)
+                for in_ch, out_ch, layer_stride in zip(in_channels, channels, strides)
+            ],
+            post=(channels[-1], 1, (3, 1), (1, 1), 1, (1, 0)),
             use_spectral_norm=use_spectral_norm,
         )
 
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Calculate forward propagation.
+    def conv_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The waveform in the module's dtype, reflect-padded at the end to a
+        multiple of the period and folded: (B, 1, ceil(T / p), p)."""
+        x = x.to(self.dtype)
+        remainder = x.size(-1) % self.period
+        if remainder:
+            x = F.pad(x, (0, self.period - remainder), "reflect")
+        return x.view(x.size(0), x.size(1), -1, self.period)
 
-        Args:
-            x (Tensor): Waveform tensor (B, 1, T).
+    def run(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Score a checked waveform (B, 1, T).
 
         Returns:
             List[Tensor]: One feature map (B, C_l, H_l, p) per conv, the output
@@ -123,33 +114,20 @@ class PeriodDiscriminator(torch.nn.Module):
                 where T is first reflect-padded to a multiple of p.
 
         """
-        check_waveform(x, owner=f"PeriodDiscriminator(period={self.period})")
-        check_length(
-            x,
-            minimum=self.minimum_length,
-            owner=self.name,
-            reason=self.length_requirement,
-        )
-        x = x.to(self.conv_post.bias.dtype)
-        batch, channels, length = x.shape
-        remainder = length % self.period
-        if remainder:
-            x = F.pad(x, (0, self.period - remainder), "reflect")
+        x = self.conv_input(x)
         if self._uses_gemm(x):
             return self._forward_time_major(x)
-        x = x.view(batch, channels, -1, self.period)
         return conv_stack_outputs(self.convs, self.conv_post, x, self.lrelu_slope)
 
     def _uses_gemm(self, x: torch.Tensor) -> bool:
-        if self.conv_algorithm == "auto":
-            return not self.use_spectral_norm and auto_uses_gemm(x.device)
-        return self.conv_algorithm == "gemm"
+        return uses_gemm(self.conv_algorithm, self.use_spectral_norm, x.device)
 
     def _forward_time_major(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The conv stack on the B * p folded columns, time-major (B * p, H, C).
 
-        The feature maps are returned as (B, C_l, H_l, p) views of the
-        time-major activations (not contiguous), the score as (B, H * p).
+        Takes the folded waveform (B, 1, H, p). The feature maps are returned
+        as (B, C_l, H_l, p) views of the time-major activations (not
+        contiguous), the score as (B, H * p).
         """
         batch, period = x.size(0), self.period
         columns = x.view(batch, -1, period).transpose(1, 2)
@@ -166,5 +144,5 @@ class PeriodDiscriminator(torch.nn.Module):
     @staticmethod
     def _time_major_conv(conv: torch.nn.Module, h: torch.Tensor) -> torch.Tensor:
         return time_major_conv(
-            h, conv.weight(), conv.bias, conv.stride[0], conv.padding[0]
+            h, conv.normalized_weight(), conv.bias, conv.stride[0], conv.padding[0]
         )

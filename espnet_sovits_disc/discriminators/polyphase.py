@@ -16,29 +16,13 @@ channels), with the kernel zero-padded to a multiple of ``s``. The products
 are those of the convolution, plus the zero taps; the sums run in another
 order, so float32 results agree to float32 rounding.
 
-On a 2-core Zen 4 CPU (oneDNN, forward and backward, batch 4, segment
-20480) the three scale-discriminator layers with 16 output channels per
-group took 44 ms instead of 108 in float32 and 30 ms instead of 84 in
-bfloat16, and 68 instead of 133 ms with oneDNN limited to AVX2. The last
-grouped layer (4 output channels per group) was 1.2-1.6 times slower this way in
-float32, so only layers with at least 16 output channels per group use it.
+Which layers run this way, and when, is decided in ``dispatch.py``
+(``polyphase_pays_off``); the measurements behind it are in
+benchmarks/README.md.
 """
 
 import torch
 import torch.nn.functional as F
-
-MIN_OUT_CHANNELS_PER_GROUP = 16
-
-
-def polyphase_pays_off(stride: int, groups: int, out_channels: int) -> bool:
-    """Whether a strided grouped 1-D convolution runs faster in polyphase form
-    on the CPU (see the module docstring for the measurements)."""
-    return (
-        stride > 1
-        and groups > 1
-        and out_channels // groups >= MIN_OUT_CHANNELS_PER_GROUP
-    )
-
 
 def polyphase_conv1d(
     x: torch.Tensor,

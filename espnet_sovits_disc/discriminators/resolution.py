@@ -3,16 +3,10 @@
 This is so-vits-svc-5.0's (UnivNet's) ``DiscriminatorR``.
 """
 
-from typing import List
-
 import torch
 from typeguard import typechecked
 
-from espnet_sovits_disc.discriminators.conv import (
-    conv_stack_outputs,
-    normalized_conv,
-)
-from espnet_sovits_disc.discriminators.inputs import check_length, check_waveform
+from espnet_sovits_disc.discriminators.base import SubDiscriminator
 from espnet_sovits_disc.stft import reflect_padded_stft
 
 # (n_fft, hop_length, win_length) of so-vits-svc-5.0's configs/base.yaml.
@@ -23,25 +17,26 @@ SOVITS_SVC_RESOLUTIONS = (
     (512, 50, 240),
 )
 
-# (in_channels, out_channels, kernel_size, stride, padding) per conv.
+# (in_channels, out_channels, kernel_size, stride, groups, padding) per conv.
 RESOLUTION_LAYERS = (
-    (1, 32, (3, 9), (1, 1), (1, 4)),
-    (32, 32, (3, 9), (1, 2), (1, 4)),
-    (32, 32, (3, 9), (1, 2), (1, 4)),
-    (32, 32, (3, 9), (1, 2), (1, 4)),
-    (32, 32, (3, 3), (1, 1), (1, 1)),
+    (1, 32, (3, 9), (1, 1), 1, (1, 4)),
+    (32, 32, (3, 9), (1, 2), 1, (1, 4)),
+    (32, 32, (3, 9), (1, 2), 1, (1, 4)),
+    (32, 32, (3, 9), (1, 2), 1, (1, 4)),
+    (32, 32, (3, 3), (1, 1), 1, (1, 1)),
 )
+RESOLUTION_POST = (32, 1, (3, 3), (1, 1), 1, (1, 1))
 
 WINDOWS = ("rectangular", "hann")
 
 
-class ResolutionDiscriminator(torch.nn.Module):
-    """Resolution discriminator on a linear STFT magnitude (so-vits-svc-5.0 MRD)."""
+class ResolutionDiscriminator(SubDiscriminator):
+    """Resolution discriminator on a linear STFT magnitude (so-vits-svc-5.0 MRD).
 
-    # Its 32-channel convolutions cost as much per item at any batch size, and
-    # one batched pass over real and fake was slower on the CPU than two
-    # (0.87-0.96x, benchmarks/README.md).
-    batch_pairs_on_cpu = False
+    Its 32-channel convolutions cost as much per item at any batch size, and
+    one batched pass over real and fake was slower on the CPU than two
+    (benchmarks/README.md), so it does not batch pairs there.
+    """
 
     @typechecked
     def __init__(
@@ -67,7 +62,6 @@ class ResolutionDiscriminator(torch.nn.Module):
             use_spectral_norm (bool): Spectral instead of weight normalization.
 
         """
-        super().__init__()
         if window not in WINDOWS:
             raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
         if not 0 < hop_length <= n_fft or not 0 < win_length <= n_fft:
@@ -75,40 +69,29 @@ class ResolutionDiscriminator(torch.nn.Module):
                 "need 0 < hop_length <= n_fft and 0 < win_length <= n_fft, got "
                 f"n_fft={n_fft}, hop_length={hop_length}, win_length={win_length}"
             )
+        padding = (n_fft - hop_length) // 2
+        super().__init__(
+            name=f"r{n_fft}",
+            owner=f"ResolutionDiscriminator(n_fft={n_fft})",
+            # Reflect padding needs more samples than it pads, and the padded
+            # signal must hold at least one frame.
+            minimum_length=max(padding + 1, n_fft - 2 * padding),
+            length_requirement=(
+                f"n_fft={n_fft}, hop_length={hop_length}: reflect padding of "
+                f"{padding} samples on both sides"
+            ),
+            batch_pairs_on_cpu=False,
+            lrelu_slope=lrelu_slope,
+        )
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.win_length = win_length
         self.window = window
-        self.name = f"r{n_fft}"
-        self.padding = (n_fft - hop_length) // 2
-        # Reflect padding needs more samples than it pads, and the padded
-        # signal must hold at least one frame.
-        self.minimum_length = max(self.padding + 1, n_fft - 2 * self.padding)
-        self.length_requirement = (
-            f"n_fft={n_fft}, hop_length={hop_length}: reflect padding of "
-            f"{self.padding} samples on both sides"
-        )
-        self.lrelu_slope = lrelu_slope
-        self.convs = torch.nn.ModuleList(
-            normalized_conv(
-                dims=2,
-                in_channels=in_channels,
-                out_channels=out_channels,
-                kernel_size=kernel_size,
-                stride=stride,
-                padding=padding,
-                use_spectral_norm=use_spectral_norm,
-            )
-            for in_channels, out_channels, kernel_size, stride, padding in (
-                RESOLUTION_LAYERS
-            )
-        )
-        self.conv_post = normalized_conv(
+        self.padding = padding
+        self.build_conv_stack(
             dims=2,
-            in_channels=RESOLUTION_LAYERS[-1][1],
-            out_channels=1,
-            kernel_size=(3, 3),
-            padding=(1, 1),
+            layers=RESOLUTION_LAYERS,
+            post=RESOLUTION_POST,
             use_spectral_norm=use_spectral_norm,
         )
 
@@ -139,28 +122,13 @@ class ResolutionDiscriminator(torch.nn.Module):
         # an all-zero bin, so silence trains without NaNs.
         return spec.abs().unsqueeze(1)
 
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Calculate forward propagation.
+    def conv_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The STFT magnitude (B, 1, n_fft // 2 + 1, frames) in the module's dtype.
 
-        Args:
-            x (Tensor): Waveform tensor (B, 1, T).
-
-        Returns:
-            List[Tensor]: One feature map (B, 32, n_fft // 2 + 1, frames_l) per
-                conv, the output of the conv after its leaky ReLU, then the
-                score (B, (n_fft // 2 + 1) * frames_L).
-
+        The outputs of ``forward`` are one feature map
+        (B, 32, n_fft // 2 + 1, frames_l) per conv, then the score
+        (B, (n_fft // 2 + 1) * frames_L).
         """
-        check_waveform(
-            x, owner=f"ResolutionDiscriminator(n_fft={self.n_fft})"
-        )
-        check_length(
-            x,
-            minimum=self.minimum_length,
-            owner=self.name,
-            reason=self.length_requirement,
-        )
         # The spectrogram is float32; the convolutions run in the module's
         # dtype (or autocast's).
-        x = self.spectrogram(x).to(self.conv_post.bias.dtype)
-        return conv_stack_outputs(self.convs, self.conv_post, x, self.lrelu_slope)
+        return self.spectrogram(x).to(self.dtype)
