@@ -15,6 +15,9 @@ import torch
 from espnet2.gan_tts.vits.generator import VITSGenerator
 from typeguard import typechecked
 
+# The generator's name in VITS's ``AVAILABLE_GENERATERS`` (``generator_type``).
+GENERATOR_NAME = "sovits_vits_generator"
+
 
 class SoVITSGenerator(VITSGenerator):
     """``VITSGenerator`` whose decoder takes GPT-SoVITS's upsampling kernels."""

@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from espnet2.gan_tts.utils import get_segments
+from espnet2.gan_tts.vits import vits as espnet_vits
 from espnet2.gan_tts.vits.vits import VITS
 from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
@@ -29,7 +30,8 @@ from espnet_sovits_disc.losses import (
     SoVITSMelLoss,
     SoVITSMultiResolutionSTFTLoss,
 )
-from espnet_sovits_disc.registry import GENERATOR_NAME, register
+from espnet_sovits_disc.generator import GENERATOR_NAME
+from espnet_sovits_disc.registry import DISCRIMINATORS, get_discriminator_class
 
 GPT_SOVITS_MEL_LOSS_PARAMS: Dict[str, Any] = {
     "n_fft": 2048,
@@ -44,6 +46,42 @@ GPT_SOVITS_MEL_LOSS_PARAMS: Dict[str, Any] = {
 def vits_default(name: str) -> Any:
     """Return a copy of the default of one of ``VITS.__init__``'s parameters."""
     return copy.deepcopy(inspect.signature(VITS.__init__).parameters[name].default)
+
+
+def check_espnet_can_build(generator_type: str, discriminator_type: str) -> None:
+    """Check that ESPnet's VITS finds both types in its tables.
+
+    Args:
+        generator_type (str): ``vits_generator`` or ``sovits_vits_generator``.
+        discriminator_type (str): A plugin or ESPnet discriminator name.
+
+    Raises:
+        ValueError: If a name is unknown (the message lists the known ones),
+            or is the plugin's but not yet registered in ESPnet (the message
+            says to call ``espnet_sovits_disc.register()``).
+
+    """
+    get_discriminator_class(discriminator_type)
+    generators = {*espnet_vits.AVAILABLE_GENERATERS, GENERATOR_NAME}
+    if generator_type not in generators:
+        raise ValueError(
+            f"unknown generator_type {generator_type!r}; available: "
+            f"{', '.join(sorted(generators))}"
+        )
+    unregistered = [
+        name
+        for name, table in (
+            (generator_type, espnet_vits.AVAILABLE_GENERATERS),
+            (discriminator_type, espnet_vits.AVAILABLE_DISCRIMINATORS),
+        )
+        if name not in table and (name in DISCRIMINATORS or name == GENERATOR_NAME)
+    ]
+    if unregistered:
+        raise ValueError(
+            f"{', '.join(unregistered)} not registered in ESPnet: call "
+            "espnet_sovits_disc.register() before building the model (the "
+            "plugin's task, espnet_sovits_disc.run and its CLIs do so)"
+        )
 
 
 class SoVITS(VITS):
@@ -145,7 +183,7 @@ class SoVITS(VITS):
             mos_pred_tool (str): MOS predictor (``utmos``).
 
         """
-        register()
+        check_espnet_can_build(generator_type, discriminator_type)
         mel_loss_params = {"fs": sampling_rate, **mel_loss_params}
         if mel_loss_params["fs"] != sampling_rate:
             raise ValueError(

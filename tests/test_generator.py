@@ -5,9 +5,13 @@ import copy
 import pytest
 import torch
 
+import espnet_sovits_disc
 from espnet_sovits_disc.generator import SoVITSGenerator
 from espnet_sovits_disc.model import SoVITS
 from tiny_corpus import HOP_LENGTH, TINY_GENERATOR_PARAMS, TINY_MEL_LOSS_PARAMS
+
+# SoVITS builds its generator and discriminator from ESPnet's tables.
+espnet_sovits_disc.register()
 
 
 def test_s2_kernels_upsample_by_the_hop():

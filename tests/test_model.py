@@ -21,6 +21,7 @@ from espnet2.gan_tts.utils import get_segments
 from espnet2.gan_tts.vits import VITS
 from espnet2.gan_tts.vits.loss import KLDivergenceLoss
 
+import espnet_sovits_disc
 from espnet_sovits_disc.discriminators import SoVITSMultiPeriodDiscriminator
 from espnet_sovits_disc.losses import (
     SoVITSDiscriminatorLoss,
@@ -31,6 +32,9 @@ from espnet_sovits_disc.losses import (
 )
 from espnet_sovits_disc.model import SoVITS
 from tiny_corpus import HOP_LENGTH, TINY_GENERATOR_PARAMS, TINY_MEL_LOSS_PARAMS
+
+# SoVITS builds its generator and discriminator from ESPnet's tables.
+espnet_sovits_disc.register()
 
 NAMES = ["s", "p2", "p3", "p5", "p7", "p11"]
 ODIM = 257

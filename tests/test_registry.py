@@ -17,12 +17,12 @@ from espnet_sovits_disc.discriminators import (
 )
 from espnet_sovits_disc.model import SoVITS
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
-from espnet_sovits_disc.registry import (
+from espnet_sovits_disc.registration import (
     DISCRIMINATOR_TABLES,
     discriminator_tables,
-    get_discriminator_class,
     register,
 )
+from espnet_sovits_disc.registry import get_discriminator_class
 from tiny_corpus import tiny_train_config, write_config
 
 EXPECTED = {
@@ -86,6 +86,44 @@ def test_unknown_discriminator_lists_available_names():
         assert name in str(e.value)
 
 
+def test_lookups_and_constructors_leave_espnet_tables_alone():
+    """In a fresh process the pure lookup finds every name without touching
+    ESPnet's tables, and building ``SoVITS`` before ``register()`` says what
+    to call instead of failing on a bare ``KeyError``."""
+    code = (
+        "from espnet2.gan_tts.vits import vits\n"
+        "from espnet_sovits_disc.registry import get_discriminator_class\n"
+        "from espnet_sovits_disc.model import SoVITS\n"
+        "before = dict(vits.AVAILABLE_DISCRIMINATORS)\n"
+        "assert get_discriminator_class('sovits_svc').__name__ == "
+        "'SoVITSSVCDiscriminator'\n"
+        "assert get_discriminator_class('hifigan_multi_period_discriminator')"
+        ".__name__ == 'HiFiGANMultiPeriodDiscriminator'\n"
+        "try:\n"
+        "    SoVITS(idim=5, odim=9)\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+        "assert vits.AVAILABLE_DISCRIMINATORS == before\n"
+        "assert 'sovits_vits_generator' not in vits.AVAILABLE_GENERATERS\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1] == (
+        "sovits_mpd not registered in ESPnet: call espnet_sovits_disc.register() "
+        "before building the model (the plugin's task, espnet_sovits_disc.run "
+        "and its CLIs do so)"
+    )
+
+
+def test_unknown_generator_type_lists_available_names():
+    with pytest.raises(
+        ValueError,
+        match="unknown generator_type 'hifigan'; available: "
+        "sovits_vits_generator, vits_generator",
+    ):
+        SoVITS(idim=5, odim=9, generator_type="hifigan")
+
+
 def test_spawned_worker_registers_in_a_fresh_process():
     """ESPnet's multi-GPU launcher pickles ``cls.main_worker`` into spawned
     processes; unpickling the plugin's task there imports it, which registers."""
@@ -97,7 +135,7 @@ def test_spawned_worker_registers_in_a_fresh_process():
         "worker = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
         "assert worker.__self__.__module__ == 'espnet_sovits_disc.tasks.gan_tts'\n"
         "from espnet2.tasks import gan_tts, tts\n"
-        "from espnet_sovits_disc.registry import discriminator_tables\n"
+        "from espnet_sovits_disc.registration import discriminator_tables\n"
         "assert all('sovits_svc' in t for t in discriminator_tables())\n"
         "assert 'sovits' in gan_tts.tts_choices.classes\n"
         "assert 'sovits' in tts.tts_choices.classes\n"

@@ -28,7 +28,8 @@ from espnet2.tasks import gan_tts as espnet_gan_tts
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
-from espnet_sovits_disc.registry import discriminator_tables, register
+from espnet_sovits_disc.registration import register
+from espnet_sovits_disc.registry import get_discriminator_class
 
 register()
 
@@ -37,17 +38,6 @@ def model_default(tts_class: type, name: str) -> Any:
     """Return the default of ``name`` in ``tts_class.__init__``, or ``None``."""
     parameter = inspect.signature(tts_class.__init__).parameters.get(name)
     return None if parameter is None else parameter.default
-
-
-def check_discriminator_type(name: str) -> None:
-    """Raise ``ValueError`` naming the available discriminators if ``name`` is
-    not one of them."""
-    table = discriminator_tables()[0]
-    if name not in table:
-        raise ValueError(
-            f"unknown discriminator_type {name!r}; available: "
-            f"{', '.join(sorted(table))}"
-        )
 
 
 def apply_discriminator_options(
@@ -75,7 +65,7 @@ def apply_discriminator_options(
     tts_conf = dict(tts_conf)
     if discriminator_type is None and discriminator_conf is None:
         if "discriminator_type" in tts_conf:
-            check_discriminator_type(tts_conf["discriminator_type"])
+            get_discriminator_class(tts_conf["discriminator_type"])
         return tts_conf
     current = tts_conf.get(
         "discriminator_type", model_default(tts_class, "discriminator_type")
@@ -86,13 +76,13 @@ def apply_discriminator_options(
             "--discriminator_type and --discriminator_conf"
         )
     if discriminator_type is not None:
-        check_discriminator_type(discriminator_type)
+        get_discriminator_class(discriminator_type)
         tts_conf["discriminator_type"] = discriminator_type
         if discriminator_type != current:
             tts_conf["discriminator_params"] = {}
     if discriminator_conf is not None:
         tts_conf["discriminator_params"] = dict(discriminator_conf)
-    check_discriminator_type(tts_conf.get("discriminator_type", current))
+    get_discriminator_class(tts_conf.get("discriminator_type", current))
     return tts_conf
 
 
