@@ -21,14 +21,16 @@ import argparse
 import sys
 from typing import List, Optional
 
+from espnet_sovits_disc.bin.discriminator_arguments import (
+    add_discriminator_arguments,
+    resolve_discriminator,
+)
 from espnet_sovits_disc.pretrained import (
     DEFAULT_PREFIX,
     EXPORT_FORMATS,
     CheckpointError,
     export_discriminator,
-    resolve_discriminator,
 )
-from espnet_sovits_disc.registry import DISCRIMINATORS
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -47,23 +49,12 @@ def get_parser() -> argparse.ArgumentParser:
         choices=sorted(EXPORT_FORMATS),
         help="gpt_sovits: {'weight': sd} (sovits_mpd); sovits_svc: {'model_d': sd}",
     )
-    parser.add_argument(
-        "--discriminator_type",
-        default=None,
-        choices=sorted(DISCRIMINATORS),
-        help="discriminator of the ESPnet model (default: from --config, or "
-        "inferred from the tensors when they match a published layout)",
-    )
-    parser.add_argument(
-        "--discriminator_conf",
-        default=None,
-        help='its parameters as a JSON object, e.g. \'{"version": "v2Pro"}\'',
-    )
-    parser.add_argument(
-        "--config",
-        default=None,
-        help="ESPnet training configuration (YAML, e.g. exp/<tag>/config.yaml) "
-        "to take the discriminator type and parameters from",
+    add_discriminator_arguments(
+        parser,
+        type_help="discriminator of the ESPnet model (default: from --config, "
+        "or inferred from the tensors when they match a published layout)",
+        config_help="ESPnet training configuration (YAML, e.g. "
+        "exp/<tag>/config.yaml) to take the discriminator type and parameters from",
     )
     parser.add_argument(
         "--prefix",
@@ -77,9 +68,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; return the exit status."""
     args = get_parser().parse_args(argv)
     try:
-        discriminator_type, conf = resolve_discriminator(
-            args.config, args.discriminator_type, args.discriminator_conf
-        )
+        discriminator_type, conf = resolve_discriminator(args)
         summary = export_discriminator(
             args.src,
             args.dst,

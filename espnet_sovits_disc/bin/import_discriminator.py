@@ -21,14 +21,17 @@ import argparse
 import sys
 from typing import List, Optional
 
+from espnet_sovits_disc.bin.discriminator_arguments import (
+    add_discriminator_arguments,
+    resolve_discriminator,
+)
 from espnet_sovits_disc.pretrained import (
     DEFAULT_PREFIX,
     IMPORT_FORMATS,
     CheckpointError,
+    UnsafeCheckpointError,
     import_discriminator,
-    resolve_discriminator,
 )
-from espnet_sovits_disc.registry import DISCRIMINATORS
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -41,23 +44,13 @@ def get_parser() -> argparse.ArgumentParser:
         "--src", required=True, help="GPT-SoVITS or so-vits-svc-5.0 checkpoint"
     )
     parser.add_argument("--dst", required=True, help="ESPnet state dict to write")
-    parser.add_argument(
-        "--discriminator_type",
-        default=None,
-        choices=sorted(DISCRIMINATORS),
-        help="discriminator of the ESPnet model (tts_conf.discriminator_type); "
-        "required unless --config is given",
-    )
-    parser.add_argument(
-        "--discriminator_conf",
-        default=None,
-        help='its parameters as a JSON object, e.g. \'{"version": "v2Pro"}\'',
-    )
-    parser.add_argument(
-        "--config",
-        default=None,
-        help="ESPnet training configuration (YAML) to take the discriminator "
-        "type and parameters from, so that the import fits the model it trains",
+    add_discriminator_arguments(
+        parser,
+        type_help="discriminator of the ESPnet model "
+        "(tts_conf.discriminator_type); required unless --config is given",
+        config_help="ESPnet training configuration (YAML) to take the "
+        "discriminator type and parameters from, so that the import fits the "
+        "model it trains",
     )
     parser.add_argument(
         "--prefix",
@@ -85,9 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; return the exit status."""
     args = get_parser().parse_args(argv)
     try:
-        discriminator_type, conf = resolve_discriminator(
-            args.config, args.discriminator_type, args.discriminator_conf
-        )
+        discriminator_type, conf = resolve_discriminator(args)
         if discriminator_type is None:
             raise CheckpointError("pass --discriminator_type or --config")
         summary = import_discriminator(
@@ -99,6 +90,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             format=args.format,
             inert_objects=args.inert_objects,
         )
+    except UnsafeCheckpointError as error:
+        print(
+            f"import_discriminator: error: {error}; pass --inert_objects to do so",
+            file=sys.stderr,
+        )
+        return 1
     except (CheckpointError, OSError) as error:
         print(f"import_discriminator: error: {error}", file=sys.stderr)
         return 1
