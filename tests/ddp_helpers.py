@@ -5,24 +5,18 @@ workers live here (an importable module) rather than in the test modules.
 Every process group is gloo on 127.0.0.1 with a free port.
 """
 
-import functools
 import os
 import socket
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from tiny_corpus import (
+from tests.tiny_corpus import (
     TEXTS,
-    TinyCorpus,
     synthesize,
-    collect_stats,
-    tiny_train_config,
-    write_config,
-    write_corpus,
 )
 
 from espnet_sovits_disc.discriminators import (
@@ -206,27 +200,6 @@ def gan_pair_worker(
     finally:
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
         dist.destroy_process_group()
-
-
-@functools.lru_cache(maxsize=None)
-def _prepared_corpus(root: Path) -> Tuple[TinyCorpus, Path, Path]:
-    corpus = write_corpus(root / "corpus")
-    config = tiny_train_config("sovits")
-    config.update(use_tensorboard=False, num_att_plot=0)
-    config_path = write_config(root / "sovits.yaml", config)
-    stats = collect_stats(
-        corpus,
-        config_path,
-        root / "stats",
-        module="espnet_sovits_disc.bin.gan_tts_train",
-    )
-    return corpus, config_path, stats
-
-
-def prepared_corpus(tmp_path_factory) -> Tuple[TinyCorpus, Path, Path]:
-    """The tiny corpus, a ``tts: sovits`` config (tensorboard and attention
-    plots off) and its collected stats, made once per test session."""
-    return _prepared_corpus(tmp_path_factory.getbasetemp() / "reliability_corpus")
 
 
 def build_sovits(

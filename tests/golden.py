@@ -52,9 +52,17 @@ def fill_value(key: str, shape: List[int]) -> torch.Tensor:
     return torch.from_numpy(values.reshape(shape).astype(np.float32))
 
 
+@lru_cache(maxsize=None)
+def _reference_weights(case: str) -> Tuple[Tuple[str, torch.Tensor], ...]:
+    return tuple(
+        (key, fill_value(key, shape)) for key, shape in reference_state_dict_layout(case)
+    )
+
+
 def reference_state_dict(case: str) -> Dict[str, torch.Tensor]:
-    """The golden weights under the reference (old weight-norm) key names."""
-    return {key: fill_value(key, shape) for key, shape in reference_state_dict_layout(case)}
+    """The golden weights under the reference (old weight-norm) key names
+    (computed once per case; every call returns its own copies)."""
+    return {key: weight.clone() for key, weight in _reference_weights(case)}
 
 
 def inputs() -> Tuple[torch.Tensor, torch.Tensor]:

@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 from espnet_sovits_disc.discriminators import ScaleDiscriminator
@@ -19,6 +20,7 @@ def _load_benchmark():
     return module
 
 
+@pytest.mark.slow
 def test_quick_mode_writes_the_table(tmp_path):
     benchmark = _load_benchmark()
     markdown = tmp_path / "table.md"

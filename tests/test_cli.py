@@ -30,7 +30,7 @@ from espnet_sovits_disc.tasks.gan_tts import (
     apply_discriminator_options,
     apply_grad_clip,
 )
-from tiny_corpus import (
+from tests.tiny_corpus import (
     HOP_LENGTH,
     TEXTS,
     data_args,
@@ -38,23 +38,20 @@ from tiny_corpus import (
     tiny_train_config,
     train_args,
     write_config,
-    write_corpus,
 )
+
+# ESPnet's command-line tools train and decode in subprocesses.
+pytestmark = pytest.mark.slow
 
 TRAIN = "espnet_sovits_disc.bin.gan_tts_train"
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
-
-
-@pytest.fixture(scope="module")
-def vits_config(corpus):
+def vits_config(tiny_corpus):
     """A stock VITS config whose discriminator is ESPnet's, with parameters
     that ``sovits_mpd`` would refuse: only a reset makes the switch work."""
     return write_config(
-        corpus.root / "vits.yaml",
+        tiny_corpus.root / "vits.yaml",
         tiny_train_config(
             "vits",
             discriminator_type="hifigan_multi_period_discriminator",
@@ -64,8 +61,8 @@ def vits_config(corpus):
 
 
 @pytest.fixture(scope="module")
-def stats(corpus, vits_config):
-    output_dir = corpus.root / "stats"
+def stats(tiny_corpus, vits_config):
+    output_dir = tiny_corpus.root / "stats"
     run_module(
         "espnet_sovits_disc.run",
         [
@@ -75,11 +72,11 @@ def stats(corpus, vits_config):
             "true",
             "--config",
             str(vits_config),
-            *data_args(corpus),
+            *data_args(tiny_corpus),
             "--train_shape_file",
-            str(corpus.train_dir / "wav.scp"),
+            str(tiny_corpus.train_dir / "wav.scp"),
             "--valid_shape_file",
-            str(corpus.valid_dir / "wav.scp"),
+            str(tiny_corpus.valid_dir / "wav.scp"),
             "--output_dir",
             str(output_dir),
         ],
@@ -88,17 +85,17 @@ def stats(corpus, vits_config):
 
 
 @pytest.fixture(scope="module")
-def vits_exp(corpus, vits_config, stats):
-    exp = corpus.root / "exp_vits"
+def vits_exp(tiny_corpus, vits_config, stats):
+    exp = tiny_corpus.root / "exp_vits"
     run_module(
         TRAIN,
-        train_args(corpus, vits_config, stats, exp)
+        train_args(tiny_corpus, vits_config, stats, exp)
         + ["--discriminator_type", "sovits_mpd"],
     )
     return exp
 
 
-def sovits_args(corpus, stats, exp):
+def sovits_args(tiny_corpus, stats, exp):
     config = tiny_train_config("sovits")
     config.update(
         discriminator_type="sovits_mpd",
@@ -106,23 +103,23 @@ def sovits_args(corpus, stats, exp):
         generator_first=True,
     )
     return train_args(
-        corpus, write_config(corpus.root / "sovits.yaml", config), stats, exp
+        tiny_corpus, write_config(tiny_corpus.root / "sovits.yaml", config), stats, exp
     )
 
 
 @pytest.fixture(scope="module")
-def sovits_exp(corpus, stats):
-    exp = corpus.root / "exp_sovits"
-    run_module(TRAIN, sovits_args(corpus, stats, exp))
+def sovits_exp(tiny_corpus, stats):
+    exp = tiny_corpus.root / "exp_sovits"
+    run_module(TRAIN, sovits_args(tiny_corpus, stats, exp))
     return exp, load_reporter(exp)
 
 
 @pytest.fixture(scope="module")
-def resumed_sovits_exp(corpus, stats, sovits_exp):
+def resumed_sovits_exp(tiny_corpus, stats, sovits_exp):
     """Second epoch from checkpoint.pth, now with the discriminator turn first."""
     exp, _ = sovits_exp
     resume = ["--max_epoch", "2", "--resume", "true", "--generator_first", "false"]
-    run_module(TRAIN, sovits_args(corpus, stats, exp) + resume)
+    run_module(TRAIN, sovits_args(tiny_corpus, stats, exp) + resume)
     return exp
 
 
@@ -137,19 +134,19 @@ def read_config(exp):
         return yaml.safe_load(f)
 
 
-def test_collect_stats_through_the_recipe_wrapper(corpus, stats):
+def test_collect_stats_through_the_recipe_wrapper(tiny_corpus, stats):
     for split, count in (("train", 4), ("valid", 2)):
         lines = (stats / split / "speech_shape").read_text().split("\n")
         shapes = dict(line.split() for line in lines if line)
         assert len(shapes) == count
         texts = dict(
             line.split(" ", 1)
-            for line in (getattr(corpus, f"{split}_dir") / "text")
+            for line in (getattr(tiny_corpus, f"{split}_dir") / "text")
             .read_text()
             .splitlines()
         )
         for utt_id, text in texts.items():
-            assert int(shapes[utt_id]) == int(corpus.fs * (0.5 + 0.03 * len(text)))
+            assert int(shapes[utt_id]) == int(tiny_corpus.fs * (0.5 + 0.03 * len(text)))
 
 
 def test_vits_trains_with_discriminator_type_flag(vits_exp):
@@ -232,7 +229,7 @@ def test_synthesize_with_text2speech(which, request):
     assert not (noisy["wav"].shape == wav.shape and torch.equal(noisy["wav"], wav))
 
 
-def test_recipe_inference_through_the_wrapper(corpus, resumed_sovits_exp, tmp_path):
+def test_recipe_inference_through_the_wrapper(tiny_corpus, resumed_sovits_exp, tmp_path):
     """What tts.sh runs: a stock ESPnet module that needs the registration
     (``tts: sovits`` and ``sovits_mpd``) before it builds the model."""
     output_dir = tmp_path / "decode"
@@ -248,7 +245,7 @@ def test_recipe_inference_through_the_wrapper(corpus, resumed_sovits_exp, tmp_pa
             "--model_file",
             str(resumed_sovits_exp / "2epoch.pth"),
             "--data_path_and_name_and_type",
-            f"{corpus.valid_dir}/text,text,text",
+            f"{tiny_corpus.valid_dir}/text,text,text",
             "--output_dir",
             str(output_dir),
             "--noise_scale",
@@ -317,9 +314,7 @@ def test_unknown_discriminator_and_missing_discriminator_errors():
         apply_discriminator_options(_NoDiscriminator, {}, "sovits_mpd", None)
 
 
-def test_yaml_keys_accepted_by_plugin_task_only(tmp_path, capsys):
-    token_list = tmp_path / "tokens.txt"
-    token_list.write_text("<blank>\n<unk>\na\n<sos/eos>\n")
+def test_yaml_keys_accepted_by_plugin_task_only(tmp_path, token_list, capsys):
     config = tiny_train_config("vits")
     config.update(
         discriminator_type="sovits_mrd", discriminator_conf={"lrelu_slope": 0.1}
@@ -381,10 +376,8 @@ def test_grad_clip_keeps_generator_turn_discriminator_gradients():
 
 
 def test_task_keeps_generator_turn_discriminator_gradients_only_when_clipping(
-    tmp_path,
+    tmp_path, token_list
 ):
-    token_list = tmp_path / "tokens.txt"
-    token_list.write_text("<blank>\n<unk>\na\n<sos/eos>\n")
     path = write_config(tmp_path / "train.yaml", tiny_train_config("sovits"))
     cmd = ["--config", str(path), "--token_list", str(token_list)]
     for extra, expected in [

@@ -1,8 +1,8 @@
 """LJSpeech recipe configurations and the conf/ presets.
 
 Every ``egs/ljspeech/tts1/conf/tuning/train_*.yaml`` is parsed by the
-plugin's task parser and built at full size (the numbers of SPEC section 3
-are checked on the built model), and takes one CPU training iteration
+plugin's task parser and built at full size (GPT-SoVITS's s2.json
+numbers are checked on the built model), and takes one CPU training iteration
 through the plugin's trainer with the generator shrunk (the discriminator,
 losses, optimizers and schedulers kept as configured). Every preset in
 ``conf/`` is merged into a config with ``--tts_conf "$(cat preset)"`` and
@@ -73,14 +73,6 @@ def load(path: Path) -> dict:
 
 def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-@pytest.fixture(scope="module")
-def token_list(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tokens") / "tokens.txt"
-    chars = sorted(set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,"))
-    path.write_text("\n".join(["<blank>", "<unk>", "<space>", *chars, "<sos/eos>"]))
-    return path
 
 
 def build(config: Path, token_list: Path, *extra: str):
@@ -312,6 +304,7 @@ def tiny_config(config: Path, out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", TRAIN_CONFIGS, ids=lambda p: p.stem)
 def test_ljspeech_config_trains_one_cpu_iteration(config, mini_data, tmp_path):
     tiny = tiny_config(config, tmp_path / "tiny.yaml")

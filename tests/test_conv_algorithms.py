@@ -25,10 +25,7 @@ from espnet_sovits_disc.discriminators.gemm import (
     time_major_conv,
 )
 from espnet_sovits_disc.discriminators.period import UNIVNET_PERIOD_CHANNELS
-
-
-def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+from tests.numerics import relative_difference
 
 
 def outputs_and_gradients(discriminator, x, conv_algorithm):

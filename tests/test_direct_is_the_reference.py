@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from espnet_sovits_disc.discriminators import SoVITSMultiPeriodDiscriminator
 from espnet_sovits_disc.discriminators.scale import SCALE_LAYERS
-from golden import inputs, reference_state_dict
+from tests.golden import inputs, reference_state_dict
 
 
 def weight_normed(conv: torch.nn.Module) -> torch.nn.Module:

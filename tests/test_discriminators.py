@@ -16,7 +16,7 @@ import torch
 
 from espnet_sovits_disc.discriminators import dispatch, gemm
 from espnet_sovits_disc.registry import get_discriminator_class
-from golden import (
+from tests.golden import (
     CASES,
     assert_close_array,
     assert_close_sum,

@@ -34,17 +34,21 @@ import sys
 import pytest
 import torch
 
-import ddp_helpers
-from ddp_helpers import SMALL_DISCRIMINATORS
-from tiny_corpus import train_args
+from tests import ddp_helpers
+from tests.ddp_helpers import SMALL_DISCRIMINATORS
+from tests.tiny_corpus import train_args
 
 NAMES = list(SMALL_DISCRIMINATORS)
 
-pytestmark = pytest.mark.skipif(
-    not torch.distributed.is_available()
-    or not torch.distributed.is_gloo_available(),
-    reason="torch.distributed with the gloo backend is not available",
-)
+# Multi-process runs (gloo ranks), ESPnet's trainer among them.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not torch.distributed.is_available()
+        or not torch.distributed.is_gloo_available(),
+        reason="torch.distributed with the gloo backend is not available",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +134,10 @@ def test_without_find_unused_parameters_the_generator_turn_fails_clearly(
         assert "find_unused_parameters=True" in outcome
 
 
-def launch_two_gloo_ranks(prepared, exp_dir, unused_parameters: str):
+def launch_two_gloo_ranks(prepared_corpus, exp_dir, unused_parameters: str):
     """The plugin's trainer as two CPU processes of one gloo group, started
     the way an external launcher would (ESPnet's own launcher needs GPUs)."""
-    corpus, config, stats = prepared
+    corpus, config, stats = prepared_corpus
     port = ddp_helpers.free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     procs = []
@@ -170,15 +174,10 @@ def launch_two_gloo_ranks(prepared, exp_dir, unused_parameters: str):
     return [proc.returncode for proc in procs], outputs
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    return ddp_helpers.prepared_corpus(tmp_path_factory)
-
-
-def test_plugin_trainer_two_gloo_ranks(prepared, tmp_path):
+def test_plugin_trainer_two_gloo_ranks(prepared_corpus, tmp_path):
     """``tts: sovits`` through the plugin's entry point, 2 CPU ranks, gloo,
     ESPnet's DDP wrapping: one epoch of 2 iterations, both turns, finite."""
-    codes, outputs = launch_two_gloo_ranks(prepared, tmp_path / "exp", "true")
+    codes, outputs = launch_two_gloo_ranks(prepared_corpus, tmp_path / "exp", "true")
     assert codes == [0, 0], outputs[0][-4000:] + outputs[1][-4000:]
     # ESPnet prefixes rank 0's log lines with [host:0/2] (other ranks log
     # warnings only); rank 0 cannot finish a 2-process group without rank 1.
@@ -193,19 +192,19 @@ def test_plugin_trainer_two_gloo_ranks(prepared, tmp_path):
         assert torch.isfinite(p).all(), name
 
 
-def test_plugin_trainer_needs_unused_parameters_true_under_ddp(prepared, tmp_path):
+def test_plugin_trainer_needs_unused_parameters_true_under_ddp(prepared_corpus, tmp_path):
     """Without ``--unused_parameters true`` DDP stops at the generator turn:
     the discriminator turn left the generator without gradients."""
-    codes, outputs = launch_two_gloo_ranks(prepared, tmp_path / "exp", "false")
+    codes, outputs = launch_two_gloo_ranks(prepared_corpus, tmp_path / "exp", "false")
     assert codes[0] != 0 and codes[1] != 0
     for output in outputs:
         assert "Expected to have finished reduction in the prior iteration" in output
 
 
 @pytest.fixture(scope="module")
-def sovits_ranks(prepared, tmp_path_factory):
+def sovits_ranks(prepared_corpus, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("ddp_sovits")
-    ddp_helpers.spawn(ddp_helpers.sovits_worker, prepared, str(out_dir))
+    ddp_helpers.spawn(ddp_helpers.sovits_worker, prepared_corpus, str(out_dir))
     return [
         torch.load(out_dir / f"sovits_rank{r}.pt", weights_only=False)
         for r in range(ddp_helpers.WORLD_SIZE)

@@ -3,8 +3,9 @@
 Golden values: GPT-SoVITS ``module/losses.py`` on the reference
 discriminators' outputs (``cases.C.losses``), ``kl_loss`` and
 ``mel_spectrogram_torch`` (``mel``), compared with the golden tolerances.
-Stock equivalence: SPEC section 2 (``loss_type: mse``, no averaging,
-``include_final_outputs: true``, ``lambda_feat_match: 2``).
+Stock equivalence: ESPnet's HiFi-GAN losses compute GPT-SoVITS's with
+``loss_type: mse``, no averaging, ``include_final_outputs: true`` and
+``lambda_feat_match: 2``.
 """
 
 import numpy as np
@@ -27,7 +28,7 @@ from espnet_sovits_disc.losses import (
 )
 from espnet_sovits_disc.mel import LogMelSpectrogram
 from espnet_sovits_disc.registry import get_discriminator_class
-from golden import (
+from tests.golden import (
     CASES,
     assert_close_array,
     golden_arrays,

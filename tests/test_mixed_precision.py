@@ -21,7 +21,6 @@ import torch
 import yaml
 from espnet2.train import gan_trainer
 
-import ddp_helpers
 from espnet_sovits_disc.losses import (
     SoVITSDiscriminatorLoss,
     SoVITSFeatureLoss,
@@ -29,9 +28,9 @@ from espnet_sovits_disc.losses import (
 )
 from espnet_sovits_disc.registry import get_discriminator_class
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
-from ddp_helpers import build_sovits, tiny_batch
-from tiny_corpus import run_module, train_args
-from signals import SIGNALS
+from tests.ddp_helpers import build_sovits, tiny_batch
+from tests.tiny_corpus import run_module, train_args
+from tests.signals import SIGNALS
 
 NAMES = ["sovits_mpd", "sovits_mrd", "sovits_svc"]
 CPU_DTYPES = [torch.bfloat16, torch.float16]
@@ -178,17 +177,13 @@ def test_cuda_float16_autocast_with_grad_scaler(default_discriminators, name):
         discriminator.cpu()
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    return ddp_helpers.prepared_corpus(tmp_path_factory)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", CPU_DTYPES, ids=["bfloat16", "float16"])
-def test_sovits_trains_three_iterations_under_cpu_autocast(prepared, dtype):
+def test_sovits_trains_three_iterations_under_cpu_autocast(prepared_corpus, dtype):
     """ESPnet's turn order (discriminator, then generator), each turn's forward
     under CPU autocast, AdamW as configured: three iterations, every loss and
     every parameter finite, the parameters updated."""
-    model, args = build_sovits(prepared, "periods=[2,3]")
+    model, args = build_sovits(prepared_corpus, "periods=[2,3]")
     model.train()
     optimizers = GANTTSTask.build_optimizers(args, model)
     initial = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -225,12 +220,13 @@ def trainer_autocast(enabled: bool):
     return gan_trainer.autocast(enabled)
 
 
-def test_use_amp_on_cpu_trains_in_float32(prepared, tmp_path):
+@pytest.mark.slow
+def test_use_amp_on_cpu_trains_in_float32(prepared_corpus, tmp_path):
     """``--use_amp true`` through the plugin's entry point on CPU: 3 iterations,
     finite losses; ESPnet's CUDA-only GradScaler disabled itself (an enabled
     one saves its scale, a disabled one an empty state) and the trainer's
     autocast is a no-op on CPU tensors."""
-    corpus, config, stats = prepared
+    corpus, config, stats = prepared_corpus
     conf = yaml.safe_load(config.read_text())
     conf.update(num_iters_per_epoch=3, max_epoch=1, use_amp=True)
     amp_config = tmp_path / "amp.yaml"

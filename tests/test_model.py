@@ -2,8 +2,10 @@
 the generator-output cache in both turn orders, and evaluation mode.
 
 The expected values are recomputed independently from the same generator
-outputs (same seed) with ESPnet's stock loss modules, which SPEC section 2
-shows equal to GPT-SoVITS's, and separate discriminator passes.
+outputs (same seed) with ESPnet's stock loss modules, which with
+``loss_type: mse``, no averaging and the final outputs included compute
+GPT-SoVITS's losses (tests/test_losses.py checks that on the golden data),
+and separate discriminator passes.
 """
 
 import copy
@@ -31,7 +33,7 @@ from espnet_sovits_disc.losses import (
     SoVITSMelLoss,
 )
 from espnet_sovits_disc.model import SoVITS
-from tiny_corpus import HOP_LENGTH, TINY_GENERATOR_PARAMS, TINY_MEL_LOSS_PARAMS
+from tests.tiny_corpus import HOP_LENGTH, TINY_GENERATOR_PARAMS, TINY_MEL_LOSS_PARAMS
 
 # SoVITS builds its generator and discriminator from ESPnet's tables.
 espnet_sovits_disc.register()

@@ -15,10 +15,7 @@ from espnet_sovits_disc.discriminators import ScaleDiscriminator
 from espnet_sovits_disc.discriminators.dispatch import polyphase_pays_off, uses_polyphase
 from espnet_sovits_disc.discriminators.polyphase import polyphase_conv1d
 from espnet_sovits_disc.discriminators.scale import SCALE_LAYERS
-
-
-def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+from tests.numerics import relative_difference
 
 
 # (in_channels, out_channels, kernel, stride, padding, groups)

@@ -37,7 +37,7 @@ from espnet_sovits_disc.pretrained import (
     read_checkpoint,
     verify_coverage,
 )
-from golden import (
+from tests.golden import (
     CASES,
     assert_close_array,
     assert_close_sum,
@@ -48,7 +48,7 @@ from golden import (
     reference_state_dict,
     reference_state_dict_layout,
 )
-from tiny_corpus import TINY_GENERATOR_PARAMS
+from tests.tiny_corpus import TINY_GENERATOR_PARAMS
 
 PREFIX = "tts.discriminator."
 REPO = Path(__file__).resolve().parents[1]
@@ -553,7 +553,7 @@ def test_bad_settings_are_refused_clearly(checkpoints):
 
 
 def test_espnet_task_loads_the_import_through_the_finetune_config(
-    checkpoints, weights, tmp_path, monkeypatch
+    checkpoints, weights, tmp_path, token_list, monkeypatch
 ):
     """ESPnet's GANTTSTask builds VITS with sovits_mpd from the fine-tuning config,
     and its own load_pretrained_model applies the config's init_param entry and
@@ -566,9 +566,8 @@ def test_espnet_task_loads_the_import_through_the_finetune_config(
     from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "tokens.txt").write_text("<blank>\n<unk>\na\nb\n<sos/eos>\n")
     args = GANTTSTask.get_parser().parse_args(
-        ["--config", str(FINETUNE_CONFIG), "--token_list", "tokens.txt"]
+        ["--config", str(FINETUNE_CONFIG), "--token_list", str(token_list)]
     )
     assert args.tts_conf["discriminator_type"] == "sovits_mpd"
     assert args.ignore_init_mismatch is False
@@ -632,6 +631,7 @@ def run_cli(module, *args):
     )
 
 
+@pytest.mark.slow
 def test_cli_import_and_export(checkpoints, weights, tmp_path):
     espnet_file, exported = tmp_path / "espnet.pth", tmp_path / "s2D.pth"
     result = run_cli(

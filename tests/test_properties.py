@@ -5,8 +5,9 @@ every batch size, every length from the minimum on (every residue modulo the
 periods included) and every floating dtype; invalid inputs give the
 documented ``TypeError``/``ValueError`` messages, never a bare PyTorch error.
 Silence, square waves, DC and clipped signals give finite outputs and
-gradients. The shapes are computed here from the layer tables in
-/work/shared/SPEC.md, independently of the implementation.
+gradients. The shapes are computed here from the reference architectures'
+layer tables written out below (channels, kernels, strides, paddings),
+independently of the implementation.
 """
 
 import functools
@@ -25,7 +26,7 @@ from espnet_sovits_disc.discriminators import (
     ScaleDiscriminator,
 )
 from espnet_sovits_disc.registry import get_discriminator_class
-from signals import SIGNALS
+from tests.signals import SIGNALS
 
 NAMES = ["sovits_mpd", "sovits_mrd", "sovits_svc"]
 
@@ -70,7 +71,7 @@ def ceil_div(a: int, b: int) -> int:
 
 
 def expected_shapes(sub: torch.nn.Module, batch: int, length: int) -> List[Tuple]:
-    """Feature-map shapes then the score shape of one sub-discriminator (SPEC 1)."""
+    """Feature-map shapes then the score shape of one sub-discriminator."""
     if isinstance(sub, ScaleDiscriminator):
         shapes, t = [], length
         for channels, stride in zip(S_CHANNELS, S_STRIDES):

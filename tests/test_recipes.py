@@ -21,6 +21,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+# The recipes run end to end.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 EGS = ROOT / "egs"
 HELPER = EGS / "TEMPLATE" / "tts1" / "pyscripts" / "prepare_ljspeech.py"

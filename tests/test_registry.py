@@ -23,7 +23,7 @@ from espnet_sovits_disc.registration import (
     register,
 )
 from espnet_sovits_disc.registry import get_discriminator_class
-from tiny_corpus import tiny_train_config, write_config
+from tests.tiny_corpus import tiny_train_config, write_config
 
 EXPECTED = {
     "sovits_mpd": SoVITSMultiPeriodDiscriminator,
@@ -86,6 +86,7 @@ def test_unknown_discriminator_lists_available_names():
         assert name in str(e.value)
 
 
+@pytest.mark.slow
 def test_lookups_and_constructors_leave_espnet_tables_alone():
     """In a fresh process the pure lookup finds every name without touching
     ESPnet's tables, and building ``SoVITS`` before ``register()`` says what
@@ -124,6 +125,7 @@ def test_unknown_generator_type_lists_available_names():
         SoVITS(idim=5, odim=9, generator_type="hifigan")
 
 
+@pytest.mark.slow
 def test_spawned_worker_registers_in_a_fresh_process():
     """ESPnet's multi-GPU launcher pickles ``cls.main_worker`` into spawned
     processes; unpickling the plugin's task there imports it, which registers."""
@@ -151,13 +153,11 @@ def test_spawned_worker_registers_in_a_fresh_process():
     [({}, "auto"), ({"conv_algorithm": "direct"}, "direct")],
 )
 def test_stock_task_builds_vits_with_sovits_mpd(
-    tmp_path, discriminator_params, conv_algorithm
+    tmp_path, token_list, discriminator_params, conv_algorithm
 ):
     """``tts: vits`` + ``discriminator_type: sovits_mpd`` in a stock config;
     ``discriminator_params`` reach the discriminator's constructor."""
     register()
-    token_list = tmp_path / "tokens.txt"
-    token_list.write_text("\n".join(["<blank>", "<unk>", "a", "b", "<sos/eos>"]) + "\n")
     config = write_config(
         tmp_path / "train.yaml",
         tiny_train_config(

@@ -31,8 +31,10 @@ import pytest
 import torch
 import yaml
 
-import ddp_helpers
-from tiny_corpus import train_args
+from tests.tiny_corpus import train_args
+
+# Real ESPnet training runs, interrupted and resumed.
+pytestmark = pytest.mark.slow
 
 TRAIN = "espnet_sovits_disc.bin.gan_tts_train"
 DISCRIMINATOR_ARGS = [
@@ -67,8 +69,8 @@ def finish(proc, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    corpus, config, stats = ddp_helpers.prepared_corpus(tmp_path_factory)
+def runs(prepared_corpus, tmp_path_factory):
+    corpus, config, stats = prepared_corpus
     root = tmp_path_factory.mktemp("resume")
     conf = yaml.safe_load(config.read_text())
     configs = {}

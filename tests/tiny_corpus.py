@@ -19,7 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -364,6 +364,45 @@ def collect_stats(
         ],
     )
     return Path(output_dir)
+
+
+class PreparedCorpus(NamedTuple):
+    """A corpus ready for training with the plugin's trainer.
+
+    Attributes:
+        corpus (TinyCorpus): The corpus.
+        config (Path): A ``tts: sovits`` configuration (tensorboard and
+            attention plots off).
+        stats (Path): Its collected statistics.
+
+    """
+
+    corpus: TinyCorpus
+    config: Path
+    stats: Path
+
+
+def prepare_corpus(corpus: TinyCorpus, root: Path) -> PreparedCorpus:
+    """Write a ``tts: sovits`` config under ``root`` and collect its statistics.
+
+    Args:
+        corpus (TinyCorpus): The corpus.
+        root (Path): Where the config and ``stats/`` go.
+
+    Returns:
+        PreparedCorpus: The corpus, the config and the statistics directory.
+
+    """
+    config = tiny_train_config("sovits")
+    config.update(use_tensorboard=False, num_att_plot=0)
+    config_path = write_config(Path(root) / "sovits.yaml", config)
+    stats = collect_stats(
+        corpus,
+        config_path,
+        Path(root) / "stats",
+        module="espnet_sovits_disc.bin.gan_tts_train",
+    )
+    return PreparedCorpus(corpus, config_path, stats)
 
 
 def train_args(

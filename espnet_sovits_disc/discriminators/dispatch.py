@@ -208,9 +208,8 @@ def public_weight_norm(weight_v: torch.Tensor, weight_g: torch.Tensor) -> torch.
 def weight_norm(weight_v: torch.Tensor, weight_g: torch.Tensor) -> torch.Tensor:
     """The normalized weight ``weight_g * weight_v / ||weight_v||``.
 
-    The fused kernel where it works (one pass, about five times faster in
-    forward plus backward on the CPU than three separate operations), the
-    public operations otherwise.
+    The fused kernel where it works (one pass instead of three separate
+    operations), the public operations otherwise.
 
     Args:
         weight_v (Tensor): Direction (C_out, ...).
