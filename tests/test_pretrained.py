@@ -550,6 +550,16 @@ def test_bad_settings_are_refused_clearly(checkpoints):
     src = checkpoints("sovits_svc_mrd")
     with pytest.raises(CheckpointError, match="is the input checkpoint"):
         import_discriminator(src, src, "sovits_mrd")
+    with pytest.raises(
+        CheckpointError,
+        match=r"unknown checkpoint format 'ckpt'; choose one of \['auto', 'gpt_sovits'",
+    ):
+        import_discriminator(src, src.with_name("o.pth"), "sovits_mrd", format="ckpt")
+    with pytest.raises(
+        CheckpointError,
+        match=r"unknown export format 'svc'; choose one of \['gpt_sovits', 'sovits_svc'\]",
+    ):
+        export_discriminator(src, src.with_name("o.pth"), format="svc")
 
 
 def test_espnet_task_loads_the_import_through_the_finetune_config(

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 from typeguard import typechecked
 
-from espnet_sovits_disc.pretrained.errors import CheckpointError
+from espnet_sovits_disc.pretrained.errors import CheckpointError, check_choice
 from espnet_sovits_disc.pretrained.state_dict import StateDict
 from espnet_sovits_disc.registry import DISCRIMINATORS
 
@@ -58,11 +58,7 @@ def build_discriminator(
         CheckpointError: If the type is unknown or the conf is refused.
 
     """
-    if discriminator_type not in DISCRIMINATORS:
-        raise CheckpointError(
-            f"unknown discriminator_type {discriminator_type!r} for pretrained "
-            f"weights; choose one of {sorted(DISCRIMINATORS)}"
-        )
+    check_choice("discriminator_type", discriminator_type, DISCRIMINATORS)
     conf = dict(discriminator_conf or {})
     try:
         with torch.device(device) if device is not None else nullcontext():

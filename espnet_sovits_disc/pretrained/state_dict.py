@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Tuple
 import torch
 from typeguard import typechecked
 
-from espnet_sovits_disc.pretrained.errors import CheckpointError
+from espnet_sovits_disc.pretrained.errors import CheckpointError, check_choice
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -76,11 +76,7 @@ def find_state_dict(checkpoint: Any, *, format: str = "auto") -> Tuple[StateDict
         CheckpointError: If no state dict is where the format puts it.
 
     """
-    if format not in IMPORT_FORMATS:
-        raise CheckpointError(
-            f"unknown checkpoint format {format!r}; choose one of "
-            f"{sorted(IMPORT_FORMATS)}"
-        )
+    check_choice("checkpoint format", format, IMPORT_FORMATS)
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(
             f"the checkpoint holds a {type(checkpoint).__name__}, not a dict; "

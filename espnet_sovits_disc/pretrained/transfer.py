@@ -21,7 +21,7 @@ from espnet_sovits_disc.pretrained.coverage import (
     in_reference_order,
     matching_layout,
 )
-from espnet_sovits_disc.pretrained.errors import CheckpointError
+from espnet_sovits_disc.pretrained.errors import CheckpointError, check_choice
 from espnet_sovits_disc.pretrained.reading import PathLike, read_checkpoint
 from espnet_sovits_disc.pretrained.state_dict import (
     DEFAULT_PREFIX,
@@ -328,10 +328,7 @@ def export_discriminator(
             discriminator, or does not fit.
 
     """
-    if format not in EXPORT_FORMATS:
-        raise CheckpointError(
-            f"unknown export format {format!r}; choose one of {sorted(EXPORT_FORMATS)}"
-        )
+    check_choice("export format", format, EXPORT_FORMATS)
     _refuse_overwriting_source(src, dst)
     found, entry = find_espnet_discriminator(read_checkpoint(src), prefix=prefix)
     state_dict, upcast, renamed = canonicalize(found)
