@@ -1,0 +1,27 @@
+"""GPT-SoVITS's stage-2 generator (``SynthesizerTrn``), rebuilt module by module.
+
+Every module keeps the reference's state-dict keys, shapes, constants and
+``torch.nn.Dropout`` positions, so published weights load and the golden
+outputs (tests/data/golden_s2) are reproduced.
+
+* :mod:`.semantic`: ``ssl_proj`` and the frozen one-codebook ``quantizer``
+  that turn HuBERT features into semantic codes and back.
+* :mod:`.style`: ``ref_enc``, the MelStyleEncoder that summarises a reference
+  spectrogram into the global conditioning vector.
+"""
+
+from espnet_sovits_disc.gpt_sovits.semantic import (
+    SemanticQuantizer,
+    build_ssl_projection,
+    extract_latent,
+    project_ssl,
+)
+from espnet_sovits_disc.gpt_sovits.style import MelStyleEncoder
+
+__all__ = [
+    "MelStyleEncoder",
+    "SemanticQuantizer",
+    "build_ssl_projection",
+    "extract_latent",
+    "project_ssl",
+]

@@ -1,0 +1,157 @@
+"""GPT-SoVITS stage 2, module by module, against the reference's golden outputs.
+
+``ssl_proj``, ``quantizer``, ``extract_latent`` and ``ref_enc`` of v2 and
+v2Pro, with the golden weights (tests/data/golden_s2/README.md: fill rule,
+inputs, definitions), compared with its tolerance: float arrays elementwise
+within ``1e-4 max|ref| + 1e-3 |ref|``, whole-array sums within rtol 1e-4,
+integer codes exactly. Keys, shapes, parameter counts, dropout positions and
+constants are checked directly, and a one-value change of a weight fails the
+comparison.
+"""
+
+import math
+
+import pytest
+import torch
+
+from espnet_sovits_disc.gpt_sovits import (
+    MelStyleEncoder,
+    SemanticQuantizer,
+    build_ssl_projection,
+    extract_latent,
+    project_ssl,
+)
+from tests.golden_s2 import (
+    VERSIONS,
+    assert_close,
+    assert_sums,
+    deviation,
+    golden_json,
+    golden_state_dict,
+    layout,
+    tensor,
+    y_mask,
+)
+
+GIN_CHANNELS = {"v2": 512, "v2Pro": 1024}
+
+
+def loaded(module: torch.nn.Module, version: str, prefix: str) -> torch.nn.Module:
+    module.load_state_dict(golden_state_dict(version, prefix), strict=True)
+    return module.eval()
+
+
+def semantic_modules(version: str):
+    ssl_proj = loaded(build_ssl_projection(), version, "ssl_proj.")
+    quantizer = loaded(SemanticQuantizer(), version, "quantizer.")
+    return ssl_proj, quantizer
+
+
+def style_encoder(version: str) -> MelStyleEncoder:
+    return loaded(
+        MelStyleEncoder(out_channels=GIN_CHANNELS[version]), version, "ref_enc."
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    "prefix, build",
+    [
+        ("ssl_proj.", build_ssl_projection),
+        ("quantizer.", SemanticQuantizer),
+        ("ref_enc.", None),
+    ],
+    ids=["ssl_proj", "quantizer", "ref_enc"],
+)
+def test_keys_shapes_and_sizes_equal_the_reference(version, prefix, build):
+    module = style_encoder(version) if build is None else build()
+    ours = [(key, list(value.shape)) for key, value in module.state_dict().items()]
+    assert ours == [(key, list(shape)) for key, shape in layout(version, prefix)]
+    parameters = sum(p.numel() for p in module.parameters())
+    assert parameters == golden_json()["versions"][version]["n_params"][prefix[:-1]]
+
+
+def test_quantizer_buffers_are_the_reference_count():
+    buffers = sum(b.numel() for b in SemanticQuantizer().buffers())
+    assert buffers == golden_json()["versions"]["v2"]["n_buffers"] == 1_573_889
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_ssl_projection_and_quantizer_equal_the_reference(version):
+    ssl_proj, quantizer = semantic_modules(version)
+    with torch.no_grad():
+        projected = project_ssl(ssl_proj, tensor("input.ssl"))
+        quantized, codes, commit_loss, selected = quantizer(projected, layers=[0])
+        latent = extract_latent(ssl_proj, quantizer, tensor("input.ssl"))
+    assert_close(projected, f"{version}.ssl_proj")
+    assert_sums(projected, f"{version}.ssl_proj")
+    assert torch.equal(codes, tensor(f"{version}.quantizer.codes"))
+    assert_close(quantized, f"{version}.quantizer.quantized")
+    assert torch.equal(selected[0], quantized)
+    assert commit_loss.item() == golden_json()["versions"][version]["scalars"][
+        "quantizer.commit_loss_eval"
+    ]
+    assert torch.equal(latent, tensor(f"{version}.extract_latent"))
+    assert torch.equal(quantizer.decode(latent.transpose(0, 1)), quantized)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reference_encoder_equals_the_reference(version):
+    encoder = style_encoder(version)
+    mask = y_mask()
+    with torch.no_grad():
+        ge = encoder(tensor("input.y")[:, :704] * mask, mask)
+    assert_close(ge, f"{version}.ref_enc.ge")
+    assert_sums(ge, f"{version}.ref_enc.ge")
+
+
+def test_a_one_value_change_fails_the_comparison():
+    encoder = style_encoder("v2")
+    mask = y_mask()
+    with torch.no_grad():
+        encoder.slf_attn.w_vs.weight[3, 5] += 0.05
+        ge = encoder(tensor("input.y")[:, :704] * mask, mask)
+    error, allowance = deviation(ge, "v2.ref_enc.ge")
+    assert error > allowance
+
+
+def test_dropout_sits_where_the_reference_has_it():
+    positions = [
+        (f"ref_enc.{name}", module.p)
+        for name, module in MelStyleEncoder(out_channels=512).named_modules()
+        if isinstance(module, torch.nn.Dropout)
+    ]
+    expected = [
+        (name, p)
+        for name, p in golden_json()["versions"]["v2"]["dropout_modules_set_to_0"]
+        if name.startswith("ref_enc.")
+    ]
+    assert positions == expected
+
+
+def test_attention_temperature_is_the_square_root_of_the_width():
+    """The reference divides by sqrt(d_model) = sqrt(128), not sqrt(d_k)."""
+    encoder = MelStyleEncoder()
+    assert encoder.slf_attn.attention.temperature == math.sqrt(128)
+
+
+def test_frozen_quantizer_never_changes_its_codebook():
+    _, quantizer = semantic_modules("v2")
+    before = {k: v.clone() for k, v in quantizer.state_dict().items()}
+    quantizer.train()
+    quantizer(torch.randn(2, 768, 10))
+    assert all(torch.equal(before[k], v) for k, v in quantizer.state_dict().items())
+
+
+def test_bad_inputs_get_clear_errors():
+    ssl_proj, quantizer = semantic_modules("v2")
+    with pytest.raises(ValueError, match="47 frames; ssl_proj has stride 2"):
+        project_ssl(ssl_proj, torch.zeros(1, 768, 47))
+    with pytest.raises(ValueError, match=r"expected \(batch, 768, frames\)"):
+        project_ssl(ssl_proj, torch.zeros(1, 1024, 48))
+    with pytest.raises(ValueError, match="quantizer layer 1 requested"):
+        quantizer(torch.zeros(1, 768, 4), layers=[1])
+    with pytest.raises(ValueError, match=r"expected \(batch, 704, frames\)"):
+        MelStyleEncoder()(torch.zeros(1, 1025, 8))
+    with pytest.raises(ValueError, match="unknown semantic_frame_rate '12hz'"):
+        build_ssl_projection(semantic_frame_rate="12hz")
