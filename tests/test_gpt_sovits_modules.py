@@ -1,7 +1,7 @@
 """GPT-SoVITS stage 2, module by module, against the reference's golden outputs.
 
-``ssl_proj``, ``quantizer``, ``extract_latent`` and ``ref_enc`` of v2 and
-v2Pro, with the golden weights (tests/data/golden_s2/README.md: fill rule,
+``ssl_proj``, ``quantizer``, ``extract_latent``, ``ref_enc``, ``enc_q`` and
+``flow`` of v2 and v2Pro, with the golden weights (tests/data/golden_s2/README.md: fill rule,
 inputs, definitions), compared with its tolerance: float arrays elementwise
 within ``1e-4 max|ref| + 1e-3 |ref|``, whole-array sums within rtol 1e-4,
 integer codes exactly. Keys, shapes, parameter counts, dropout positions and
@@ -15,7 +15,9 @@ import pytest
 import torch
 
 from espnet_sovits_disc.gpt_sovits import (
+    CouplingFlow,
     MelStyleEncoder,
+    PosteriorEncoder,
     SemanticQuantizer,
     build_ssl_projection,
     extract_latent,
@@ -34,6 +36,7 @@ from tests.golden_s2 import (
 )
 
 GIN_CHANNELS = {"v2": 512, "v2Pro": 1024}
+MANUAL_SEED = golden_json()["manual_seed"]
 
 
 def loaded(module: torch.nn.Module, version: str, prefix: str) -> torch.nn.Module:
@@ -41,30 +44,25 @@ def loaded(module: torch.nn.Module, version: str, prefix: str) -> torch.nn.Modul
     return module.eval()
 
 
-def semantic_modules(version: str):
-    ssl_proj = loaded(build_ssl_projection(), version, "ssl_proj.")
-    quantizer = loaded(SemanticQuantizer(), version, "quantizer.")
-    return ssl_proj, quantizer
+# Each submodule built as SynthesizerTrn builds it for a version.
+BUILDERS = {
+    "ssl_proj.": lambda version: build_ssl_projection(),
+    "quantizer.": lambda version: SemanticQuantizer(),
+    "ref_enc.": lambda version: MelStyleEncoder(out_channels=GIN_CHANNELS[version]),
+    "enc_q.": lambda version: PosteriorEncoder(gin_channels=GIN_CHANNELS[version]),
+    "flow.": lambda version: CouplingFlow(gin_channels=GIN_CHANNELS[version]),
+}
 
 
-def style_encoder(version: str) -> MelStyleEncoder:
-    return loaded(
-        MelStyleEncoder(out_channels=GIN_CHANNELS[version]), version, "ref_enc."
-    )
+def built(version: str, prefix: str) -> torch.nn.Module:
+    """The submodule at ``prefix`` with the golden weights, in eval mode."""
+    return loaded(BUILDERS[prefix](version), version, prefix)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize(
-    "prefix, build",
-    [
-        ("ssl_proj.", build_ssl_projection),
-        ("quantizer.", SemanticQuantizer),
-        ("ref_enc.", None),
-    ],
-    ids=["ssl_proj", "quantizer", "ref_enc"],
-)
-def test_keys_shapes_and_sizes_equal_the_reference(version, prefix, build):
-    module = style_encoder(version) if build is None else build()
+@pytest.mark.parametrize("prefix", list(BUILDERS))
+def test_keys_shapes_and_sizes_equal_the_reference(version, prefix):
+    module = BUILDERS[prefix](version)
     ours = [(key, list(value.shape)) for key, value in module.state_dict().items()]
     assert ours == [(key, list(shape)) for key, shape in layout(version, prefix)]
     parameters = sum(p.numel() for p in module.parameters())
@@ -78,7 +76,7 @@ def test_quantizer_buffers_are_the_reference_count():
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_ssl_projection_and_quantizer_equal_the_reference(version):
-    ssl_proj, quantizer = semantic_modules(version)
+    ssl_proj, quantizer = built(version, "ssl_proj."), built(version, "quantizer.")
     with torch.no_grad():
         projected = project_ssl(ssl_proj, tensor("input.ssl"))
         quantized, codes, commit_loss, selected = quantizer(projected, layers=[0])
@@ -88,16 +86,17 @@ def test_ssl_projection_and_quantizer_equal_the_reference(version):
     assert torch.equal(codes, tensor(f"{version}.quantizer.codes"))
     assert_close(quantized, f"{version}.quantizer.quantized")
     assert torch.equal(selected[0], quantized)
-    assert commit_loss.item() == golden_json()["versions"][version]["scalars"][
-        "quantizer.commit_loss_eval"
-    ]
+    assert (
+        commit_loss.item()
+        == golden_json()["versions"][version]["scalars"]["quantizer.commit_loss_eval"]
+    )
     assert torch.equal(latent, tensor(f"{version}.extract_latent"))
     assert torch.equal(quantizer.decode(latent.transpose(0, 1)), quantized)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_reference_encoder_equals_the_reference(version):
-    encoder = style_encoder(version)
+    encoder = built(version, "ref_enc.")
     mask = y_mask()
     with torch.no_grad():
         ge = encoder(tensor("input.y")[:, :704] * mask, mask)
@@ -105,8 +104,46 @@ def test_reference_encoder_equals_the_reference(version):
     assert_sums(ge, f"{version}.ref_enc.ge")
 
 
+def global_conditioning(version: str) -> torch.Tensor:
+    """``ge`` as the reference computes it (v2: ref_enc's output; v2Pro: with
+    the speaker embedding added), from the golden data."""
+    return tensor(f"{version}.ge" if version == "v2Pro" else f"{version}.ref_enc.ge")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_posterior_encoder_equals_the_reference(version):
+    encoder = built(version, "enc_q.")
+    torch.manual_seed(MANUAL_SEED)
+    with torch.no_grad():
+        outputs = encoder(
+            tensor("input.y"), tensor("input.y_lengths"), g=global_conditioning(version)
+        )
+    for name, output in zip(("z", "m_q", "logs_q", "y_mask"), outputs):
+        assert_close(output, f"{version}.enc_q.{name}")
+        assert_sums(output, f"{version}.enc_q.{name}")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_flow_equals_the_reference_both_ways(version):
+    flow = built(version, "flow.")
+    mask, g = y_mask(), global_conditioning(version)
+    with torch.no_grad():
+        forward = flow(tensor("input.z_flow"), mask, g=g)
+        reverse = flow(tensor("input.z_flow"), mask, g=g, reverse=True)
+        round_trip = flow(forward, mask, g=g, reverse=True)
+    assert_close(forward, f"{version}.flow.forward")
+    assert_close(reverse, f"{version}.flow.reverse")
+    torch.testing.assert_close(round_trip, tensor("input.z_flow"), rtol=0, atol=1e-4)
+
+
+def test_untrained_flow_is_the_identity():
+    """The reference zero-initialises each coupling's last convolution."""
+    z, mask = torch.randn(1, 192, 6), torch.ones(1, 1, 6)
+    assert torch.equal(CouplingFlow()(z, mask, g=torch.randn(1, 512, 1)), z)
+
+
 def test_a_one_value_change_fails_the_comparison():
-    encoder = style_encoder("v2")
+    encoder = built("v2", "ref_enc.")
     mask = y_mask()
     with torch.no_grad():
         encoder.slf_attn.w_vs.weight[3, 5] += 0.05
@@ -136,7 +173,7 @@ def test_attention_temperature_is_the_square_root_of_the_width():
 
 
 def test_frozen_quantizer_never_changes_its_codebook():
-    _, quantizer = semantic_modules("v2")
+    quantizer = built("v2", "quantizer.")
     before = {k: v.clone() for k, v in quantizer.state_dict().items()}
     quantizer.train()
     quantizer(torch.randn(2, 768, 10))
@@ -144,7 +181,7 @@ def test_frozen_quantizer_never_changes_its_codebook():
 
 
 def test_bad_inputs_get_clear_errors():
-    ssl_proj, quantizer = semantic_modules("v2")
+    ssl_proj, quantizer = built("v2", "ssl_proj."), built("v2", "quantizer.")
     with pytest.raises(ValueError, match="47 frames; ssl_proj has stride 2"):
         project_ssl(ssl_proj, torch.zeros(1, 768, 47))
     with pytest.raises(ValueError, match=r"expected \(batch, 768, frames\)"):

@@ -61,6 +61,7 @@ class WeightNormConv(torch.nn.Module):
         kernel_size: IntOrPair,
         stride: IntOrPair = 1,
         padding: IntOrPair = 0,
+        dilation: IntOrPair = 1,
         groups: int = 1,
         conv_algorithm: str = "auto",
     ):
@@ -73,6 +74,7 @@ class WeightNormConv(torch.nn.Module):
             kernel_size (Union[int, Tuple[int, int]]): Kernel size.
             stride (Union[int, Tuple[int, int]]): Stride.
             padding (Union[int, Tuple[int, int]]): Zero padding on both sides.
+            dilation (Union[int, Tuple[int, int]]): Spacing of the kernel taps.
             groups (int): Number of channel groups.
             conv_algorithm (str): "direct" runs ``F.conv1d``/``F.conv2d``
                 always; "auto" or "gemm" also the polyphase form where it pays
@@ -90,15 +92,19 @@ class WeightNormConv(torch.nn.Module):
             kernel_size,
             stride=stride,
             padding=padding,
+            dilation=dilation,
             groups=groups,
         )
         self._conv = F.conv1d if dims == 1 else F.conv2d
         self.stride = initial.stride
         self.padding = initial.padding
+        self.dilation = initial.dilation
         self.groups = groups
         self.conv_algorithm = conv_algorithm
-        self.polyphase_pays_off = dims == 1 and polyphase_pays_off(
-            self.stride[0], groups, out_channels
+        self.polyphase_pays_off = (
+            dims == 1
+            and max(self.dilation) == 1
+            and polyphase_pays_off(self.stride[0], groups, out_channels)
         )
         self.bias = torch.nn.Parameter(initial.bias.detach())
         weight = initial.weight.detach()
@@ -135,6 +141,7 @@ class WeightNormConv(torch.nn.Module):
             self.bias,
             stride=self.stride,
             padding=self.padding,
+            dilation=self.dilation,
             groups=self.groups,
         )
 
@@ -143,7 +150,7 @@ class WeightNormConv(torch.nn.Module):
         return (
             f"{in_per_group * self.groups}, {out_channels}, "
             f"kernel_size={tuple(kernel)}, stride={self.stride}, "
-            f"padding={self.padding}, groups={self.groups}"
+            f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}"
         )
 
 

@@ -8,8 +8,13 @@ outputs (tests/data/golden_s2) are reproduced.
   that turn HuBERT features into semantic codes and back.
 * :mod:`.style`: ``ref_enc``, the MelStyleEncoder that summarises a reference
   spectrogram into the global conditioning vector.
+* :mod:`.wavenet`: the WaveNet stack of ``enc_q`` and ``flow``.
+* :mod:`.posterior`: ``enc_q``, spectrogram to the posterior latent.
+* :mod:`.flow`: ``flow``, the mean-only coupling flow.
 """
 
+from espnet_sovits_disc.gpt_sovits.flow import CouplingFlow
+from espnet_sovits_disc.gpt_sovits.posterior import PosteriorEncoder
 from espnet_sovits_disc.gpt_sovits.semantic import (
     SemanticQuantizer,
     build_ssl_projection,
@@ -17,11 +22,15 @@ from espnet_sovits_disc.gpt_sovits.semantic import (
     project_ssl,
 )
 from espnet_sovits_disc.gpt_sovits.style import MelStyleEncoder
+from espnet_sovits_disc.gpt_sovits.wavenet import WaveNet
 
 __all__ = [
+    "CouplingFlow",
     "MelStyleEncoder",
+    "PosteriorEncoder",
     "SemanticQuantizer",
     "build_ssl_projection",
     "extract_latent",
     "project_ssl",
+    "WaveNet",
 ]
