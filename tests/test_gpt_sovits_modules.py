@@ -1,7 +1,7 @@
 """GPT-SoVITS stage 2, module by module, against the reference's golden outputs.
 
-``ssl_proj``, ``quantizer``, ``extract_latent``, ``ref_enc``, ``enc_q`` and
-``flow`` of v2 and v2Pro, with the golden weights (tests/data/golden_s2/README.md: fill rule,
+``ssl_proj``, ``quantizer``, ``extract_latent``, ``ref_enc``, ``enc_q``,
+``flow`` and ``dec`` of v2 and v2Pro, with the golden weights (tests/data/golden_s2/README.md: fill rule,
 inputs, definitions), compared with its tolerance: float arrays elementwise
 within ``1e-4 max|ref| + 1e-3 |ref|``, whole-array sums within rtol 1e-4,
 integer codes exactly. Keys, shapes, parameter counts, dropout positions and
@@ -16,6 +16,7 @@ import torch
 
 from espnet_sovits_disc.gpt_sovits import (
     CouplingFlow,
+    Decoder,
     MelStyleEncoder,
     PosteriorEncoder,
     SemanticQuantizer,
@@ -51,6 +52,7 @@ BUILDERS = {
     "ref_enc.": lambda version: MelStyleEncoder(out_channels=GIN_CHANNELS[version]),
     "enc_q.": lambda version: PosteriorEncoder(gin_channels=GIN_CHANNELS[version]),
     "flow.": lambda version: CouplingFlow(gin_channels=GIN_CHANNELS[version]),
+    "dec.": lambda version: Decoder(gin_channels=GIN_CHANNELS[version]),
 }
 
 
@@ -134,6 +136,23 @@ def test_flow_equals_the_reference_both_ways(version):
     assert_close(forward, f"{version}.flow.forward")
     assert_close(reverse, f"{version}.flow.reverse")
     torch.testing.assert_close(round_trip, tensor("input.z_flow"), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_decoder_equals_the_reference(version):
+    decoder = built(version, "dec.")
+    with torch.no_grad():
+        waveform = decoder(tensor("input.z_dec"), g=global_conditioning(version))
+    assert waveform.shape == (2, 1, 32 * 640)
+    assert_close(waveform, f"{version}.dec")
+    assert_sums(waveform, f"{version}.dec")
+
+
+def test_decoder_refuses_kernels_that_do_not_upsample_by_the_rate():
+    with pytest.raises(
+        ValueError, match=r"\(rate, kernel\) \[\(10, 15\)\] have an odd"
+    ):
+        Decoder(upsample_kernel_sizes=[15, 16, 8, 2, 2])
 
 
 def test_untrained_flow_is_the_identity():

@@ -154,6 +154,58 @@ class WeightNormConv(torch.nn.Module):
         )
 
 
+class WeightNormConvTranspose1d(torch.nn.Module):
+    """A 1-D transposed convolution with weight normalization over dim 0.
+
+    As ``torch.nn.utils.weight_norm(ConvTranspose1d(...))``: dim 0 of a
+    transposed convolution's weight is its input channels, so ``weight_g``
+    is (in_channels, 1, 1). Keys ``bias``, ``weight_g``, ``weight_v``; the
+    newer API's names are accepted on load.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+    ):
+        """Initialize WeightNormConvTranspose1d.
+
+        Args:
+            in_channels (int): Number of input channels.
+            out_channels (int): Number of output channels.
+            kernel_size (int): Kernel size.
+            stride (int): Upsampling factor.
+            padding (int): Samples removed from both ends of the output.
+
+        """
+        super().__init__()
+        initial = torch.nn.ConvTranspose1d(
+            in_channels, out_channels, kernel_size, stride, padding=padding
+        )
+        self.stride = stride
+        self.padding = padding
+        self.bias = torch.nn.Parameter(initial.bias.detach())
+        weight = initial.weight.detach()
+        self.weight_g = torch.nn.Parameter(_norm_except_dim0(weight))
+        self.weight_v = torch.nn.Parameter(weight.clone())
+        self._register_load_state_dict_pre_hook(_rename_new_api_keys)
+
+    def normalized_weight(self) -> torch.Tensor:
+        """Return the normalized weight ``weight_g * weight_v / ||weight_v||``."""
+        return weight_norm(self.weight_v, self.weight_g)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Upsample ``x`` (B, in_channels, T) to (B, out_channels, T')."""
+        return F.conv_transpose1d(
+            x, self.normalized_weight(), self.bias, stride=self.stride, padding=self.padding
+        )
+
+
 def _norm_except_dim0(weight: torch.Tensor) -> torch.Tensor:
     dims = tuple(range(1, weight.dim()))
     return torch.linalg.vector_norm(weight, dim=dims, keepdim=True)

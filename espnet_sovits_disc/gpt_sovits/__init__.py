@@ -11,8 +11,10 @@ outputs (tests/data/golden_s2) are reproduced.
 * :mod:`.wavenet`: the WaveNet stack of ``enc_q`` and ``flow``.
 * :mod:`.posterior`: ``enc_q``, spectrogram to the posterior latent.
 * :mod:`.flow`: ``flow``, the mean-only coupling flow.
+* :mod:`.decoder`: ``dec``, the HiFi-GAN generator.
 """
 
+from espnet_sovits_disc.gpt_sovits.decoder import Decoder
 from espnet_sovits_disc.gpt_sovits.flow import CouplingFlow
 from espnet_sovits_disc.gpt_sovits.posterior import PosteriorEncoder
 from espnet_sovits_disc.gpt_sovits.semantic import (
@@ -26,6 +28,7 @@ from espnet_sovits_disc.gpt_sovits.wavenet import WaveNet
 
 __all__ = [
     "CouplingFlow",
+    "Decoder",
     "MelStyleEncoder",
     "PosteriorEncoder",
     "SemanticQuantizer",
