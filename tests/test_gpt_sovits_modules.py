@@ -1,7 +1,7 @@
 """GPT-SoVITS stage 2, module by module, against the reference's golden outputs.
 
 ``ssl_proj``, ``quantizer``, ``extract_latent``, ``ref_enc``, ``enc_q``,
-``flow`` and ``dec`` of v2 and v2Pro, with the golden weights (tests/data/golden_s2/README.md: fill rule,
+``flow``, ``dec`` and ``enc_p`` of v2 and v2Pro, with the golden weights (tests/data/golden_s2/README.md: fill rule,
 inputs, definitions), compared with its tolerance: float arrays elementwise
 within ``1e-4 max|ref| + 1e-3 |ref|``, whole-array sums within rtol 1e-4,
 integer codes exactly. Keys, shapes, parameter counts, dropout positions and
@@ -20,6 +20,7 @@ from espnet_sovits_disc.gpt_sovits import (
     MelStyleEncoder,
     PosteriorEncoder,
     SemanticQuantizer,
+    TextEncoder,
     build_ssl_projection,
     extract_latent,
     project_ssl,
@@ -38,6 +39,9 @@ from tests.golden_s2 import (
 
 GIN_CHANNELS = {"v2": 512, "v2Pro": 1024}
 MANUAL_SEED = golden_json()["manual_seed"]
+P_DROPOUT = {
+    v: golden_json()["versions"][v]["constructor"]["p_dropout"] for v in VERSIONS
+}
 
 
 def loaded(module: torch.nn.Module, version: str, prefix: str) -> torch.nn.Module:
@@ -53,6 +57,7 @@ BUILDERS = {
     "enc_q.": lambda version: PosteriorEncoder(gin_channels=GIN_CHANNELS[version]),
     "flow.": lambda version: CouplingFlow(gin_channels=GIN_CHANNELS[version]),
     "dec.": lambda version: Decoder(gin_channels=GIN_CHANNELS[version]),
+    "enc_p.": lambda version: TextEncoder(p_dropout=P_DROPOUT[version]),
 }
 
 
@@ -148,6 +153,32 @@ def test_decoder_equals_the_reference(version):
     assert_sums(waveform, f"{version}.dec")
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_text_encoder_equals_the_reference(version):
+    encoder = built(version, "enc_p.")
+    quantized = torch.nn.functional.interpolate(
+        tensor(f"{version}.quantizer.quantized"), size=48, mode="nearest"
+    )
+    ge = tensor(f"{version}.ge512" if version == "v2Pro" else f"{version}.ref_enc.ge")
+    with torch.no_grad():
+        outputs = encoder(
+            quantized,
+            tensor("input.y_lengths"),
+            tensor("input.text"),
+            tensor("input.text_lengths"),
+            ge,
+        )
+    for name, output in zip(("x", "m_p", "logs_p", "y_mask"), outputs):
+        assert_close(output, f"{version}.enc_p.{name}")
+        assert_sums(output, f"{version}.enc_p.{name}")
+
+
+def test_layer_norm_epsilon_is_the_reference_constant():
+    """1e-5, which the golden tolerances alone cannot tell from 1e-4."""
+    norms = [m for m in TextEncoder().modules() if type(m).__name__ == "LayerNorm"]
+    assert len(norms) == 2 * (3 + 6 + 3) and {m.eps for m in norms} == {1e-5}
+
+
 def test_decoder_refuses_kernels_that_do_not_upsample_by_the_rate():
     with pytest.raises(
         ValueError, match=r"\(rate, kernel\) \[\(10, 15\)\] have an odd"
@@ -171,16 +202,20 @@ def test_a_one_value_change_fails_the_comparison():
     assert error > allowance
 
 
-def test_dropout_sits_where_the_reference_has_it():
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("prefix", list(BUILDERS))
+def test_dropout_sits_where_the_reference_has_it(version, prefix):
+    """Same modules, same probabilities, so that the golden protocol (every
+    Dropout's p set to 0 for the training forward) applies unchanged."""
     positions = [
-        (f"ref_enc.{name}", module.p)
-        for name, module in MelStyleEncoder(out_channels=512).named_modules()
+        (prefix + name, module.p)
+        for name, module in BUILDERS[prefix](version).named_modules()
         if isinstance(module, torch.nn.Dropout)
     ]
     expected = [
         (name, p)
-        for name, p in golden_json()["versions"]["v2"]["dropout_modules_set_to_0"]
-        if name.startswith("ref_enc.")
+        for name, p in golden_json()["versions"][version]["dropout_modules_set_to_0"]
+        if name.startswith(prefix)
     ]
     assert positions == expected
 

@@ -12,6 +12,8 @@ outputs (tests/data/golden_s2) are reproduced.
 * :mod:`.posterior`: ``enc_q``, spectrogram to the posterior latent.
 * :mod:`.flow`: ``flow``, the mean-only coupling flow.
 * :mod:`.decoder`: ``dec``, the HiFi-GAN generator.
+* :mod:`.attention`: the relative-position attention encoder.
+* :mod:`.text_encoder`: ``enc_p``, the TextEncoder with MRTE.
 """
 
 from espnet_sovits_disc.gpt_sovits.decoder import Decoder
@@ -24,6 +26,7 @@ from espnet_sovits_disc.gpt_sovits.semantic import (
     project_ssl,
 )
 from espnet_sovits_disc.gpt_sovits.style import MelStyleEncoder
+from espnet_sovits_disc.gpt_sovits.text_encoder import TextEncoder
 from espnet_sovits_disc.gpt_sovits.wavenet import WaveNet
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "MelStyleEncoder",
     "PosteriorEncoder",
     "SemanticQuantizer",
+    "TextEncoder",
     "build_ssl_projection",
     "extract_latent",
     "project_ssl",
