@@ -14,6 +14,7 @@ outputs (tests/data/golden_s2) are reproduced.
 * :mod:`.decoder`: ``dec``, the HiFi-GAN generator.
 * :mod:`.attention`: the relative-position attention encoder.
 * :mod:`.text_encoder`: ``enc_p``, the TextEncoder with MRTE.
+* :mod:`.synthesizer`: ``SynthesizerTrn`` and :func:`build_synthesizer`.
 """
 
 from espnet_sovits_disc.gpt_sovits.decoder import Decoder
@@ -26,10 +27,18 @@ from espnet_sovits_disc.gpt_sovits.semantic import (
     project_ssl,
 )
 from espnet_sovits_disc.gpt_sovits.style import MelStyleEncoder
+from espnet_sovits_disc.gpt_sovits.synthesizer import (
+    VERSION_CONFIGS,
+    SynthesizerTrn,
+    build_synthesizer,
+)
 from espnet_sovits_disc.gpt_sovits.text_encoder import TextEncoder
 from espnet_sovits_disc.gpt_sovits.wavenet import WaveNet
 
 __all__ = [
+    "VERSION_CONFIGS",
+    "SynthesizerTrn",
+    "build_synthesizer",
     "CouplingFlow",
     "Decoder",
     "MelStyleEncoder",

@@ -10,6 +10,7 @@ prior's mean and log standard deviation.
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from typeguard import typechecked
 
 from espnet_sovits_disc.gpt_sovits.attention import AttentionEncoder, MultiHeadAttention
@@ -138,6 +139,7 @@ class TextEncoder(torch.nn.Module):
         text: torch.Tensor,
         text_lengths: torch.Tensor,
         ge: Optional[torch.Tensor],
+        speed: float = 1.0,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode.
 
@@ -148,11 +150,13 @@ class TextEncoder(torch.nn.Module):
             text (Tensor): Phoneme ids (B, T_text), int64.
             text_lengths (Tensor): Phonemes per item (B,).
             ge (Optional[Tensor]): Global conditioning (B, 512, 1).
+            speed (float): Speaking rate: other than 1, the encoding is
+                resampled (linearly) to ``int(T / speed) + 1`` frames.
 
         Returns:
             Tuple[Tensor, Tensor, Tensor, Tensor]: The encoding ``x``, the
-                prior's mean and log standard deviation (B, out_channels, T)
-                and the mask (B, 1, T).
+                prior's mean and log standard deviation (B, out_channels, T')
+                and the mask (B, 1, T'); T' = T unless ``speed`` changes it.
 
         Raises:
             ValueError: If the features or the ids have the wrong shape.
@@ -178,5 +182,8 @@ class TextEncoder(torch.nn.Module):
         phonemes = self.encoder_text(phonemes * text_mask, text_mask)
         x = self.mrte(x, y_mask, phonemes, text_mask, ge)
         x = self.encoder2(x * y_mask, y_mask)
+        if speed != 1:
+            x = F.interpolate(x, size=int(x.shape[-1] / speed) + 1, mode="linear")
+            y_mask = F.interpolate(y_mask, size=x.shape[-1], mode="nearest")
         m, logs = torch.split(self.proj(x) * y_mask, self.out_channels, dim=1)
         return x, m, logs, y_mask
