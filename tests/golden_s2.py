@@ -95,7 +95,9 @@ def layout(version: str, prefix: str) -> list:
 def golden_state_dict(version: str, prefix: str) -> Dict[str, torch.Tensor]:
     """The golden weights of the submodule at ``prefix`` (e.g. ``ref_enc.``),
     keyed relative to it."""
-    return {key: fill_value(prefix + key, shape) for key, shape in layout(version, prefix)}
+    return {
+        key: fill_value(prefix + key, shape) for key, shape in layout(version, prefix)
+    }
 
 
 def y_mask() -> torch.Tensor:
@@ -110,7 +112,9 @@ def deviation(actual: torch.Tensor, name: str) -> Tuple[float, float]:
     at the element where the ratio of the two is largest (README's tolerance)."""
     expected = array(name).astype(np.float64)
     actual = actual.detach().double().numpy()
-    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
+    assert (
+        actual.shape == expected.shape
+    ), f"{name}: shape {actual.shape} != {expected.shape}"
     allowance = 1e-4 * np.abs(expected).max() + 1e-3 * np.abs(expected)
     error = np.abs(actual - expected)
     worst = int(np.argmax(error / allowance))
@@ -128,7 +132,11 @@ def assert_sums(actual: torch.Tensor, name: str) -> None:
     stats = golden_json()["arrays"][name]
     values = actual.detach().double()
     np.testing.assert_allclose(
-        values.sum().item(), stats["sum"], rtol=0, atol=1e-4 * stats["abs_sum"], err_msg=name
+        values.sum().item(),
+        stats["sum"],
+        rtol=0,
+        atol=1e-4 * stats["abs_sum"],
+        err_msg=name,
     )
     np.testing.assert_allclose(values.abs().sum().item(), stats["abs_sum"], rtol=1e-4)
     np.testing.assert_allclose(values.square().sum().item(), stats["sq_sum"], rtol=1e-4)

@@ -20,6 +20,7 @@ from espnet_sovits_disc.gpt_sovits import (
     MelStyleEncoder,
     PosteriorEncoder,
     SemanticQuantizer,
+    SynthesizerConfig,
     TextEncoder,
     build_ssl_projection,
     extract_latent,
@@ -37,7 +38,6 @@ from tests.golden_s2 import (
     y_mask,
 )
 
-GIN_CHANNELS = {"v2": 512, "v2Pro": 1024}
 MANUAL_SEED = golden_json()["manual_seed"]
 P_DROPOUT = {
     v: golden_json()["versions"][v]["constructor"]["p_dropout"] for v in VERSIONS
@@ -53,11 +53,11 @@ def loaded(module: torch.nn.Module, version: str, prefix: str) -> torch.nn.Modul
 BUILDERS = {
     "ssl_proj.": lambda version: build_ssl_projection(),
     "quantizer.": lambda version: SemanticQuantizer(),
-    "ref_enc.": lambda version: MelStyleEncoder(out_channels=GIN_CHANNELS[version]),
-    "enc_q.": lambda version: PosteriorEncoder(gin_channels=GIN_CHANNELS[version]),
-    "flow.": lambda version: CouplingFlow(gin_channels=GIN_CHANNELS[version]),
-    "dec.": lambda version: Decoder(gin_channels=GIN_CHANNELS[version]),
-    "enc_p.": lambda version: TextEncoder(p_dropout=P_DROPOUT[version]),
+    "ref_enc.": lambda version: MelStyleEncoder(SynthesizerConfig.for_version(version)),
+    "enc_q.": lambda version: PosteriorEncoder(SynthesizerConfig.for_version(version)),
+    "flow.": lambda version: CouplingFlow(SynthesizerConfig.for_version(version)),
+    "dec.": lambda version: Decoder(SynthesizerConfig.for_version(version)),
+    "enc_p.": lambda version: TextEncoder(SynthesizerConfig.for_version(version)),
 }
 
 
@@ -175,7 +175,11 @@ def test_text_encoder_equals_the_reference(version):
 
 def test_layer_norm_epsilon_is_the_reference_constant():
     """1e-5, which the golden tolerances alone cannot tell from 1e-4."""
-    norms = [m for m in TextEncoder().modules() if type(m).__name__ == "LayerNorm"]
+    norms = [
+        m
+        for m in TextEncoder(SynthesizerConfig()).modules()
+        if type(m).__name__ == "LayerNorm"
+    ]
     assert len(norms) == 2 * (3 + 6 + 3) and {m.eps for m in norms} == {1e-5}
 
 
@@ -183,13 +187,15 @@ def test_decoder_refuses_kernels_that_do_not_upsample_by_the_rate():
     with pytest.raises(
         ValueError, match=r"\(rate, kernel\) \[\(10, 15\)\] have an odd"
     ):
-        Decoder(upsample_kernel_sizes=[15, 16, 8, 2, 2])
+        Decoder(SynthesizerConfig(upsample_kernel_sizes=[15, 16, 8, 2, 2]))
 
 
 def test_untrained_flow_is_the_identity():
     """The reference zero-initialises each coupling's last convolution."""
     z, mask = torch.randn(1, 192, 6), torch.ones(1, 1, 6)
-    assert torch.equal(CouplingFlow()(z, mask, g=torch.randn(1, 512, 1)), z)
+    assert torch.equal(
+        CouplingFlow(SynthesizerConfig())(z, mask, g=torch.randn(1, 512, 1)), z
+    )
 
 
 def test_a_one_value_change_fails_the_comparison():
@@ -222,7 +228,7 @@ def test_dropout_sits_where_the_reference_has_it(version, prefix):
 
 def test_attention_temperature_is_the_square_root_of_the_width():
     """The reference divides by sqrt(d_model) = sqrt(128), not sqrt(d_k)."""
-    encoder = MelStyleEncoder()
+    encoder = MelStyleEncoder(SynthesizerConfig())
     assert encoder.slf_attn.attention.temperature == math.sqrt(128)
 
 
@@ -243,6 +249,6 @@ def test_bad_inputs_get_clear_errors():
     with pytest.raises(ValueError, match="quantizer layer 1 requested"):
         quantizer(torch.zeros(1, 768, 4), layers=[1])
     with pytest.raises(ValueError, match=r"expected \(batch, 704, frames\)"):
-        MelStyleEncoder()(torch.zeros(1, 1025, 8))
+        MelStyleEncoder(SynthesizerConfig())(torch.zeros(1, 1025, 8))
     with pytest.raises(ValueError, match="unknown semantic_frame_rate '12hz'"):
         build_ssl_projection(semantic_frame_rate="12hz")

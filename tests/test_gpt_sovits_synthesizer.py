@@ -13,7 +13,7 @@ from functools import lru_cache
 import pytest
 import torch
 
-from espnet_sovits_disc.gpt_sovits import build_synthesizer
+from espnet_sovits_disc.gpt_sovits import SynthesizerConfig, build_synthesizer
 from espnet_sovits_disc.losses import SoVITSKLLoss
 from espnet_sovits_disc.mel import LogMelSpectrogram
 from tests.golden_s2 import (
@@ -129,6 +129,25 @@ def test_clear_errors():
         model.extract_latent(torch.zeros(1, 768, 47))
     with pytest.raises(ValueError, match="unknown GPT-SoVITS version 'v3'"):
         build_synthesizer("v3")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_config_is_the_reference_constructor(version):
+    """Every hyper-parameter s2_train.py passes (golden.json's constructor)."""
+    config = SynthesizerConfig.for_version(version)
+    constructor = golden_json()["versions"][version]["constructor"]
+    ours = {
+        name: getattr(config, name) for name in constructor if hasattr(config, name)
+    }
+    ignored = {
+        "n_speakers",
+        "resblock",
+        "n_layers_q",
+        "use_spectral_norm",
+        "freeze_quantizer",
+    }
+    assert set(constructor) - set(ours) == ignored
+    assert ours == {k: v for k, v in constructor.items() if k not in ignored}
 
 
 def test_v2proplus_sizes():

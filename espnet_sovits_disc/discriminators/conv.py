@@ -40,7 +40,26 @@ _NEW_API_NAMES = {
 }
 
 
-class WeightNormConv(torch.nn.Module):
+class WeightNormalized(torch.nn.Module):
+    """Holds a convolution's ``bias``, ``weight_g`` and ``weight_v`` (in the
+    order ``torch.nn.utils.weight_norm`` leaves them), accepting the newer
+    API's names on load."""
+
+    def _take_weights(self, initial: torch.nn.Module) -> None:
+        """Take ``initial``'s bias and weight (``weight_g`` = its norm over all
+        dimensions but the first, as ``weight_norm`` starts)."""
+        self.bias = torch.nn.Parameter(initial.bias.detach())
+        weight = initial.weight.detach()
+        self.weight_g = torch.nn.Parameter(_norm_except_dim0(weight))
+        self.weight_v = torch.nn.Parameter(weight.clone())
+        self._register_load_state_dict_pre_hook(_rename_new_api_keys)
+
+    def normalized_weight(self) -> torch.Tensor:
+        """Return the normalized weight ``weight_g * weight_v / ||weight_v||``."""
+        return weight_norm(self.weight_v, self.weight_g)
+
+
+class WeightNormConv(WeightNormalized):
     """A 1-D or 2-D convolution with weight normalization over dim 0.
 
     Initialization follows ``torch.nn.ConvNd`` followed by
@@ -106,15 +125,7 @@ class WeightNormConv(torch.nn.Module):
             and max(self.dilation) == 1
             and polyphase_pays_off(self.stride[0], groups, out_channels)
         )
-        self.bias = torch.nn.Parameter(initial.bias.detach())
-        weight = initial.weight.detach()
-        self.weight_g = torch.nn.Parameter(_norm_except_dim0(weight))
-        self.weight_v = torch.nn.Parameter(weight.clone())
-        self._register_load_state_dict_pre_hook(_rename_new_api_keys)
-
-    def normalized_weight(self) -> torch.Tensor:
-        """Return the normalized weight ``weight_g * weight_v / ||weight_v||``."""
-        return weight_norm(self.weight_v, self.weight_g)
+        self._take_weights(initial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the convolution.
@@ -154,7 +165,7 @@ class WeightNormConv(torch.nn.Module):
         )
 
 
-class WeightNormConvTranspose1d(torch.nn.Module):
+class WeightNormConvTranspose1d(WeightNormalized):
     """A 1-D transposed convolution with weight normalization over dim 0.
 
     As ``torch.nn.utils.weight_norm(ConvTranspose1d(...))``: dim 0 of a
@@ -189,15 +200,7 @@ class WeightNormConvTranspose1d(torch.nn.Module):
         )
         self.stride = stride
         self.padding = padding
-        self.bias = torch.nn.Parameter(initial.bias.detach())
-        weight = initial.weight.detach()
-        self.weight_g = torch.nn.Parameter(_norm_except_dim0(weight))
-        self.weight_v = torch.nn.Parameter(weight.clone())
-        self._register_load_state_dict_pre_hook(_rename_new_api_keys)
-
-    def normalized_weight(self) -> torch.Tensor:
-        """Return the normalized weight ``weight_g * weight_v / ||weight_v||``."""
-        return weight_norm(self.weight_v, self.weight_g)
+        self._take_weights(initial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Upsample ``x`` (B, in_channels, T) to (B, out_channels, T')."""

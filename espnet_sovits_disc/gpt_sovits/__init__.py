@@ -4,6 +4,7 @@ Every module keeps the reference's state-dict keys, shapes, constants and
 ``torch.nn.Dropout`` positions, so published weights load and the golden
 outputs (tests/data/golden_s2) are reproduced.
 
+* :mod:`.config`: :class:`SynthesizerConfig`, the hyper-parameters of all of them.
 * :mod:`.semantic`: ``ssl_proj`` and the frozen one-codebook ``quantizer``
   that turn HuBERT features into semantic codes and back.
 * :mod:`.style`: ``ref_enc``, the MelStyleEncoder that summarises a reference
@@ -17,6 +18,7 @@ outputs (tests/data/golden_s2) are reproduced.
 * :mod:`.synthesizer`: ``SynthesizerTrn`` and :func:`build_synthesizer`.
 """
 
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
 from espnet_sovits_disc.gpt_sovits.decoder import Decoder
 from espnet_sovits_disc.gpt_sovits.flow import CouplingFlow
 from espnet_sovits_disc.gpt_sovits.posterior import PosteriorEncoder
@@ -27,16 +29,12 @@ from espnet_sovits_disc.gpt_sovits.semantic import (
     project_ssl,
 )
 from espnet_sovits_disc.gpt_sovits.style import MelStyleEncoder
-from espnet_sovits_disc.gpt_sovits.synthesizer import (
-    VERSION_CONFIGS,
-    SynthesizerTrn,
-    build_synthesizer,
-)
+from espnet_sovits_disc.gpt_sovits.synthesizer import SynthesizerTrn, build_synthesizer
 from espnet_sovits_disc.gpt_sovits.text_encoder import TextEncoder
 from espnet_sovits_disc.gpt_sovits.wavenet import WaveNet
 
 __all__ = [
-    "VERSION_CONFIGS",
+    "SynthesizerConfig",
     "SynthesizerTrn",
     "build_synthesizer",
     "CouplingFlow",

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from typeguard import typechecked
 
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
+
 MASKED_SCORE = -1e4
 
 
@@ -193,30 +195,19 @@ class AttentionEncoder(torch.nn.Module):
     """A stack of self-attention and feed-forward layers (post-LayerNorm)."""
 
     @typechecked
-    def __init__(
-        self,
-        *,
-        hidden_channels: int = 192,
-        filter_channels: int = 768,
-        heads: int = 2,
-        n_layers: int = 6,
-        kernel_size: int = 3,
-        p_dropout: float = 0.1,
-        window_size: int = 4,
-    ):
+    def __init__(self, config: SynthesizerConfig, n_layers: int, window_size: int = 4):
         """Initialize AttentionEncoder.
 
         Args:
-            hidden_channels (int): Model width.
-            filter_channels (int): Feed-forward width.
-            heads (int): Attention heads.
+            config (SynthesizerConfig): Uses ``hidden_channels``,
+                ``filter_channels`` (feed-forward width), ``n_heads``,
+                ``kernel_size`` (feed-forward) and ``p_dropout``.
             n_layers (int): Layers.
-            kernel_size (int): Feed-forward kernel size.
-            p_dropout (float): Dropout probability everywhere.
             window_size (int): Relative-position window.
 
         """
         super().__init__()
+        hidden_channels, p_dropout = config.hidden_channels, config.p_dropout
         self.drop = torch.nn.Dropout(p_dropout)
         self.attn_layers = torch.nn.ModuleList()
         self.norm_layers_1 = torch.nn.ModuleList()
@@ -227,14 +218,19 @@ class AttentionEncoder(torch.nn.Module):
                 MultiHeadAttention(
                     hidden_channels,
                     hidden_channels,
-                    heads,
+                    config.n_heads,
                     p_dropout=p_dropout,
                     window_size=window_size,
                 )
             )
             self.norm_layers_1.append(LayerNorm(hidden_channels))
             self.ffn_layers.append(
-                FeedForward(hidden_channels, filter_channels, kernel_size, p_dropout)
+                FeedForward(
+                    hidden_channels,
+                    config.filter_channels,
+                    config.kernel_size,
+                    p_dropout,
+                )
             )
             self.norm_layers_2.append(LayerNorm(hidden_channels))
 

@@ -17,6 +17,7 @@ from espnet_sovits_disc.discriminators.conv import (
     WeightNormConv,
     WeightNormConvTranspose1d,
 )
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
 
 LEAKY_RELU_SLOPE = 0.1
 
@@ -64,32 +65,25 @@ class Decoder(torch.nn.Module):
     """Latent frames to a waveform: ``prod(upsample_rates)`` samples per frame."""
 
     @typechecked
-    def __init__(
-        self,
-        *,
-        in_channels: int = 192,
-        upsample_initial_channel: int = 512,
-        upsample_rates: List[int] = [10, 8, 2, 2, 2],
-        upsample_kernel_sizes: List[int] = [16, 16, 8, 2, 2],
-        resblock_kernel_sizes: List[int] = [3, 7, 11],
-        resblock_dilation_sizes: List[List[int]] = [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        gin_channels: int = 512,
-    ):
-        """Initialize Decoder (defaults: GPT-SoVITS s2.json).
+    def __init__(self, config: SynthesizerConfig):
+        """Initialize Decoder.
 
         Args:
-            in_channels (int): Channels of the latent (``inter_channels``).
-            upsample_initial_channel (int): Channels after the first
-                convolution, halved by every stage (v2ProPlus: 768).
-            upsample_rates (List[int]): Upsampling factor per stage.
-            upsample_kernel_sizes (List[int]): Kernel size per stage
-                (v2ProPlus: [20, 16, 8, 2, 2]); ``k - u`` even.
-            resblock_kernel_sizes (List[int]): Kernel size of each residual block.
-            resblock_dilation_sizes (List[List[int]]): Their dilations.
-            gin_channels (int): Channels of the global conditioning (0: none).
+            config (SynthesizerConfig): Uses ``inter_channels`` (the latent),
+                ``upsample_initial_channel`` (halved by every stage),
+                ``upsample_rates``, ``upsample_kernel_sizes`` (``k - u`` even),
+                ``resblock_kernel_sizes``, ``resblock_dilation_sizes`` and
+                ``gin_channels`` (0: no conditioning).
 
         """
         super().__init__()
+        upsample_rates, upsample_kernel_sizes = (
+            config.upsample_rates,
+            config.upsample_kernel_sizes,
+        )
+        resblock_kernel_sizes = config.resblock_kernel_sizes
+        resblock_dilation_sizes = config.resblock_dilation_sizes
+        upsample_initial_channel = config.upsample_initial_channel
         if len(upsample_rates) != len(upsample_kernel_sizes):
             raise ValueError(
                 f"{len(upsample_rates)} upsample_rates but "
@@ -108,7 +102,7 @@ class Decoder(torch.nn.Module):
                 "give one resblock_dilation_sizes entry per resblock kernel size"
             )
         self.conv_pre = torch.nn.Conv1d(
-            in_channels, upsample_initial_channel, 7, 1, padding=3
+            config.inter_channels, upsample_initial_channel, 7, 1, padding=3
         )
         self.ups = torch.nn.ModuleList()
         self.resblocks = torch.nn.ModuleList()
@@ -128,8 +122,10 @@ class Decoder(torch.nn.Module):
                 self.resblocks.append(ResidualBlock(channels, size, dilations))
         self.conv_post = torch.nn.Conv1d(channels, 1, 7, 1, padding=3, bias=False)
         self.blocks_per_stage = len(resblock_kernel_sizes)
-        if gin_channels:
-            self.cond = torch.nn.Conv1d(gin_channels, upsample_initial_channel, 1)
+        if config.gin_channels:
+            self.cond = torch.nn.Conv1d(
+                config.gin_channels, upsample_initial_channel, 1
+            )
 
     def forward(
         self, z: torch.Tensor, g: Optional[torch.Tensor] = None

@@ -12,6 +12,7 @@ from typing import Optional
 import torch
 from typeguard import typechecked
 
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
 from espnet_sovits_disc.gpt_sovits.wavenet import WaveNet
 
 
@@ -26,40 +27,23 @@ class Flip(torch.nn.Module):
 class MeanOnlyCoupling(torch.nn.Module):
     """``[x0, x1] -> [x0, x1 + m(x0)]`` with ``m`` a WaveNet of ``x0``."""
 
-    def __init__(
-        self,
-        *,
-        channels: int,
-        hidden_channels: int,
-        kernel_size: int,
-        dilation_rate: int,
-        n_layers: int,
-        gin_channels: int,
-    ):
+    def __init__(self, config: SynthesizerConfig):
         """Initialize MeanOnlyCoupling.
 
         Args:
-            channels (int): Channels of the latent (even).
-            hidden_channels (int): Width of the WaveNet.
-            kernel_size (int): Its kernel size.
-            dilation_rate (int): Its dilation rate.
-            n_layers (int): Its layers.
-            gin_channels (int): Channels of the global conditioning.
+            config (SynthesizerConfig): Uses ``inter_channels`` (the latent,
+                even), ``hidden_channels`` and ``gin_channels``.
 
         """
         super().__init__()
-        if channels % 2:
-            raise ValueError(f"channels must be even, got {channels}")
-        self.half_channels = channels // 2
-        self.pre = torch.nn.Conv1d(self.half_channels, hidden_channels, 1)
-        self.enc = WaveNet(
-            hidden_channels=hidden_channels,
-            kernel_size=kernel_size,
-            dilation_rate=dilation_rate,
-            n_layers=n_layers,
-            gin_channels=gin_channels,
-        )
-        self.post = torch.nn.Conv1d(hidden_channels, self.half_channels, 1)
+        if config.inter_channels % 2:
+            raise ValueError(
+                f"inter_channels must be even, got {config.inter_channels}"
+            )
+        self.half_channels = config.inter_channels // 2
+        self.pre = torch.nn.Conv1d(self.half_channels, config.hidden_channels, 1)
+        self.enc = WaveNet(config, n_layers=4)
+        self.post = torch.nn.Conv1d(config.hidden_channels, self.half_channels, 1)
         with torch.no_grad():
             self.post.weight.zero_()
             self.post.bias.zero_()
@@ -94,42 +78,19 @@ class CouplingFlow(torch.nn.Module):
     """The reference's ``ResidualCouplingBlock`` (``flow``)."""
 
     @typechecked
-    def __init__(
-        self,
-        *,
-        channels: int = 192,
-        hidden_channels: int = 192,
-        kernel_size: int = 5,
-        dilation_rate: int = 1,
-        n_layers: int = 4,
-        n_flows: int = 4,
-        gin_channels: int = 512,
-    ):
+    def __init__(self, config: SynthesizerConfig, n_flows: int = 4):
         """Initialize CouplingFlow.
 
         Args:
-            channels (int): Channels of the latent (``inter_channels``).
-            hidden_channels (int): Width of each coupling's WaveNet.
-            kernel_size (int): Their kernel size.
-            dilation_rate (int): Their dilation rate.
-            n_layers (int): Their layers.
-            n_flows (int): Number of coupling layers (each followed by a flip).
-            gin_channels (int): Channels of the global conditioning.
+            config (SynthesizerConfig): Uses ``inter_channels``,
+                ``hidden_channels`` and ``gin_channels``.
+            n_flows (int): Coupling layers, each followed by a flip.
 
         """
         super().__init__()
         self.flows = torch.nn.ModuleList()
         for _ in range(n_flows):
-            self.flows.append(
-                MeanOnlyCoupling(
-                    channels=channels,
-                    hidden_channels=hidden_channels,
-                    kernel_size=kernel_size,
-                    dilation_rate=dilation_rate,
-                    n_layers=n_layers,
-                    gin_channels=gin_channels,
-                )
-            )
+            self.flows.append(MeanOnlyCoupling(config))
             self.flows.append(Flip())
 
     def forward(

@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 import torch
 from typeguard import typechecked
 
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
 from espnet_sovits_disc.gpt_sovits.wavenet import WaveNet
 
 
@@ -33,41 +34,21 @@ class PosteriorEncoder(torch.nn.Module):
     """Linear spectrogram to the posterior latent ``z`` (B, out_channels, T)."""
 
     @typechecked
-    def __init__(
-        self,
-        *,
-        in_channels: int = 1025,
-        out_channels: int = 192,
-        hidden_channels: int = 192,
-        kernel_size: int = 5,
-        dilation_rate: int = 1,
-        n_layers: int = 16,
-        gin_channels: int = 512,
-    ):
+    def __init__(self, config: SynthesizerConfig):
         """Initialize PosteriorEncoder.
 
         Args:
-            in_channels (int): Linear spectrogram bins (``n_fft // 2 + 1``).
-            out_channels (int): Channels of ``z`` (``inter_channels``).
-            hidden_channels (int): Width of the WaveNet.
-            kernel_size (int): Its kernel size.
-            dilation_rate (int): Its dilation rate.
-            n_layers (int): Its layers.
-            gin_channels (int): Channels of the global conditioning.
+            config (SynthesizerConfig): Uses ``spec_channels`` (input bins),
+                ``inter_channels`` (``z``), ``hidden_channels`` and
+                ``gin_channels``.
 
         """
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.pre = torch.nn.Conv1d(in_channels, hidden_channels, 1)
-        self.enc = WaveNet(
-            hidden_channels=hidden_channels,
-            kernel_size=kernel_size,
-            dilation_rate=dilation_rate,
-            n_layers=n_layers,
-            gin_channels=gin_channels,
-        )
-        self.proj = torch.nn.Conv1d(hidden_channels, out_channels * 2, 1)
+        self.in_channels = config.spec_channels
+        self.out_channels = config.inter_channels
+        self.pre = torch.nn.Conv1d(self.in_channels, config.hidden_channels, 1)
+        self.enc = WaveNet(config, n_layers=16)
+        self.proj = torch.nn.Conv1d(config.hidden_channels, 2 * self.out_channels, 1)
 
     def forward(
         self, y: torch.Tensor, y_lengths: torch.Tensor, g: Optional[torch.Tensor] = None

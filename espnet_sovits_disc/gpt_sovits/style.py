@@ -15,6 +15,16 @@ from typing import Optional
 import torch
 from typeguard import typechecked
 
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
+
+# The reference's fixed MelStyleEncoder sizes: the lowest 704 of the 1025
+# linear bins, 128 channels, kernel 5, 2 heads, dropout 0.1.
+REFERENCE_BINS = 704
+STYLE_HIDDEN_CHANNELS = 128
+STYLE_KERNEL_SIZE = 5
+STYLE_HEADS = 2
+STYLE_DROPOUT = 0.1
+
 
 class Linear(torch.nn.Module):
     """A linear layer under the attribute ``fc`` (the reference's key names)."""
@@ -183,37 +193,20 @@ class MelStyleEncoder(torch.nn.Module):
     """The reference encoder of GPT-SoVITS's SynthesizerTrn (``ref_enc``)."""
 
     @typechecked
-    def __init__(
-        self,
-        *,
-        in_channels: int = 704,
-        hidden_channels: int = 128,
-        out_channels: int = 512,
-        kernel_size: int = 5,
-        heads: int = 2,
-        dropout: float = 0.1,
-    ):
+    def __init__(self, config: SynthesizerConfig):
         """Initialize MelStyleEncoder.
 
+        Its widths are the reference's constants (``REFERENCE_BINS`` input
+        bins, 128 hidden, kernel 5, 2 heads, dropout 0.1 whatever the
+        model's ``p_dropout``).
+
         Args:
-            in_channels (int): Spectrogram bins taken (704 of the 1025 linear
-                bins for v2/v2Pro).
-            hidden_channels (int): Width of every hidden layer.
-            out_channels (int): Size of ``ge`` (``gin_channels``: 512 for v2,
-                1024 for v2Pro).
-            kernel_size (int): Odd kernel size of the gated convolutions.
-            heads (int): Attention heads (``hidden_channels`` divisible by it).
-            dropout (float): Dropout probability at all six places (the
-                reference hard-codes 0.1 whatever the model's ``p_dropout``).
+            config (SynthesizerConfig): Uses ``gin_channels`` (size of ``ge``).
 
         """
         super().__init__()
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-        if hidden_channels % heads:
-            raise ValueError(
-                f"hidden_channels={hidden_channels} is not divisible by heads={heads}"
-            )
+        in_channels, hidden_channels = REFERENCE_BINS, STYLE_HIDDEN_CHANNELS
+        kernel_size, heads, dropout = STYLE_KERNEL_SIZE, STYLE_HEADS, STYLE_DROPOUT
         self.in_channels = in_channels
         self.spectral = torch.nn.Sequential(
             Linear(in_channels, hidden_channels),
@@ -228,7 +221,7 @@ class MelStyleEncoder(torch.nn.Module):
             GatedConvolution(hidden_channels, kernel_size, dropout),
         )
         self.slf_attn = SelfAttention(hidden_channels, heads, dropout)
-        self.fc = Linear(hidden_channels, out_channels)
+        self.fc = Linear(hidden_channels, config.gin_channels)
 
     def forward(
         self, spec: torch.Tensor, mask: Optional[torch.Tensor] = None

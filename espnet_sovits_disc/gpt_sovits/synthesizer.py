@@ -9,13 +9,13 @@ same names (``enc_p``, ``dec``, ``enc_q``, ``flow``, ``ref_enc``,
 reference's ``forward``, ``extract_latent`` and ``decode``.
 """
 
-import copy
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from typeguard import typechecked
 
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
 from espnet_sovits_disc.gpt_sovits.decoder import Decoder
 from espnet_sovits_disc.gpt_sovits.flow import CouplingFlow
 from espnet_sovits_disc.gpt_sovits.posterior import PosteriorEncoder, sequence_mask
@@ -25,145 +25,44 @@ from espnet_sovits_disc.gpt_sovits.semantic import (
     extract_latent,
     project_ssl,
 )
-from espnet_sovits_disc.gpt_sovits.style import MelStyleEncoder
+from espnet_sovits_disc.gpt_sovits.style import REFERENCE_BINS, MelStyleEncoder
 from espnet_sovits_disc.gpt_sovits.text_encoder import TextEncoder
 
-# configs/s2.json's "model" section and what s2_train.py derives from "data"
-# (spec_channels = filter_length // 2 + 1, segment_size // hop_length).
-V2_CONFIG: Dict[str, Any] = {
-    "spec_channels": 1025,
-    "segment_size": 32,
-    "inter_channels": 192,
-    "hidden_channels": 192,
-    "filter_channels": 768,
-    "n_heads": 2,
-    "n_layers": 6,
-    "kernel_size": 3,
-    "p_dropout": 0.1,
-    "resblock_kernel_sizes": [3, 7, 11],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "upsample_rates": [10, 8, 2, 2, 2],
-    "upsample_initial_channel": 512,
-    "upsample_kernel_sizes": [16, 16, 8, 2, 2],
-    "gin_channels": 512,
-    "semantic_frame_rate": "25hz",
-}
-
-VERSION_CONFIGS: Dict[str, Dict[str, Any]] = {
-    "v2": V2_CONFIG,
-    "v2Pro": {**V2_CONFIG, "gin_channels": 1024, "p_dropout": 0.0},
-    "v2ProPlus": {
-        **V2_CONFIG,
-        "gin_channels": 1024,
-        "p_dropout": 0.0,
-        "upsample_initial_channel": 768,
-        "upsample_kernel_sizes": [20, 16, 8, 2, 2],
-    },
-}
-"""Version -> SynthesizerTrn hyper-parameters (s2.json; s2v2Pro.json and
-s2v2ProPlus.json for the speaker-verification versions)."""
-
-SPEAKER_VERIFICATION_VERSIONS = ("v2Pro", "v2ProPlus")
 SV_EMBEDDING_SIZE = 20480
-REFERENCE_BINS = 704
 
 
 class SynthesizerTrn(torch.nn.Module):
     """The GPT-SoVITS stage-2 generator (see :func:`build_synthesizer`)."""
 
     @typechecked
-    def __init__(
-        self,
-        *,
-        version: str = "v2",
-        spec_channels: int = 1025,
-        segment_size: int = 32,
-        inter_channels: int = 192,
-        hidden_channels: int = 192,
-        filter_channels: int = 768,
-        n_heads: int = 2,
-        n_layers: int = 6,
-        kernel_size: int = 3,
-        p_dropout: float = 0.1,
-        resblock_kernel_sizes: List[int] = [3, 7, 11],
-        resblock_dilation_sizes: List[List[int]] = [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        upsample_rates: List[int] = [10, 8, 2, 2, 2],
-        upsample_initial_channel: int = 512,
-        upsample_kernel_sizes: List[int] = [16, 16, 8, 2, 2],
-        gin_channels: int = 512,
-        semantic_frame_rate: str = "25hz",
-    ):
-        """Initialize SynthesizerTrn (defaults: v2, s2.json).
+    def __init__(self, config: Optional[SynthesizerConfig] = None):
+        """Initialize SynthesizerTrn.
 
         Args:
-            version (str): ``v2``, ``v2Pro`` or ``v2ProPlus``; the last two add
-                the speaker-verification modules.
-            spec_channels (int): Linear spectrogram bins (n_fft // 2 + 1).
-            segment_size (int): Frames of the training slice fed to ``dec``.
-            inter_channels (int): Channels of the latent ``z``.
-            hidden_channels (int): Width of the encoders (MRTE needs 192).
-            filter_channels (int): Feed-forward width of the text encoder.
-            n_heads (int): Its attention heads.
-            n_layers (int): Its text-encoder layers.
-            kernel_size (int): Its feed-forward kernel size.
-            p_dropout (float): Its dropout (v2 0.1, v2Pro 0).
-            resblock_kernel_sizes (List[int]): Decoder residual-block kernels.
-            resblock_dilation_sizes (List[List[int]]): Their dilations.
-            upsample_rates (List[int]): Decoder upsampling factors (product: hop).
-            upsample_initial_channel (int): Decoder width.
-            upsample_kernel_sizes (List[int]): Decoder upsampling kernels.
-            gin_channels (int): Size of ``ge`` (v2 512, v2Pro 1024).
-            semantic_frame_rate (str): ``25hz`` (ssl_proj stride 2) or ``50hz``.
+            config (Optional[SynthesizerConfig]): The hyper-parameters; None:
+                v2's (s2.json). See :func:`build_synthesizer` for a version's.
 
         """
         super().__init__()
-        if version not in VERSION_CONFIGS:
-            raise ValueError(
-                f"unknown GPT-SoVITS version {version!r}; choose one of "
-                f"{sorted(VERSION_CONFIGS)}"
-            )
-        self.version = version
-        self.segment_size = segment_size
-        self.semantic_frame_rate = semantic_frame_rate
-        self.uses_speaker_verification = version in SPEAKER_VERIFICATION_VERSIONS
-        self.enc_p = TextEncoder(
-            out_channels=inter_channels,
-            hidden_channels=hidden_channels,
-            filter_channels=filter_channels,
-            heads=n_heads,
-            n_layers=n_layers,
-            kernel_size=kernel_size,
-            p_dropout=p_dropout,
+        config = SynthesizerConfig() if config is None else config
+        self.config = config
+        self.version = config.version
+        self.segment_size = config.segment_size
+        self.semantic_frame_rate = config.semantic_frame_rate
+        self.uses_speaker_verification = config.uses_speaker_verification
+        self.enc_p = TextEncoder(config)
+        self.dec = Decoder(config)
+        self.enc_q = PosteriorEncoder(config)
+        self.flow = CouplingFlow(config)
+        self.ref_enc = MelStyleEncoder(config)
+        self.ssl_proj = build_ssl_projection(
+            semantic_frame_rate=config.semantic_frame_rate
         )
-        self.dec = Decoder(
-            in_channels=inter_channels,
-            upsample_initial_channel=upsample_initial_channel,
-            upsample_rates=upsample_rates,
-            upsample_kernel_sizes=upsample_kernel_sizes,
-            resblock_kernel_sizes=resblock_kernel_sizes,
-            resblock_dilation_sizes=resblock_dilation_sizes,
-            gin_channels=gin_channels,
-        )
-        self.enc_q = PosteriorEncoder(
-            in_channels=spec_channels,
-            out_channels=inter_channels,
-            hidden_channels=hidden_channels,
-            gin_channels=gin_channels,
-        )
-        self.flow = CouplingFlow(
-            channels=inter_channels,
-            hidden_channels=hidden_channels,
-            gin_channels=gin_channels,
-        )
-        self.ref_enc = MelStyleEncoder(
-            in_channels=REFERENCE_BINS, out_channels=gin_channels
-        )
-        self.ssl_proj = build_ssl_projection(semantic_frame_rate=semantic_frame_rate)
         self.quantizer = SemanticQuantizer()
         if self.uses_speaker_verification:
-            self.sv_emb = torch.nn.Linear(SV_EMBEDDING_SIZE, gin_channels)
-            self.ge_to512 = torch.nn.Linear(gin_channels, 512)
-            self.prelu = torch.nn.PReLU(num_parameters=gin_channels)
+            self.sv_emb = torch.nn.Linear(SV_EMBEDDING_SIZE, config.gin_channels)
+            self.ge_to512 = torch.nn.Linear(config.gin_channels, 512)
+            self.prelu = torch.nn.PReLU(num_parameters=config.gin_channels)
 
     def global_conditioning(
         self,
@@ -339,7 +238,8 @@ def build_synthesizer(version: str = "v2", **overrides: Any) -> SynthesizerTrn:
 
     Args:
         version (str): ``v2``, ``v2Pro`` or ``v2ProPlus``.
-        **overrides (Any): Hyper-parameters replacing the version's.
+        **overrides (Any): :class:`SynthesizerConfig` fields replacing the
+            version's.
 
     Returns:
         SynthesizerTrn: The model (random initialization).
@@ -348,10 +248,4 @@ def build_synthesizer(version: str = "v2", **overrides: Any) -> SynthesizerTrn:
         ValueError: If the version is unknown.
 
     """
-    if version not in VERSION_CONFIGS:
-        raise ValueError(
-            f"unknown GPT-SoVITS version {version!r}; choose one of {sorted(VERSION_CONFIGS)}"
-        )
-    return SynthesizerTrn(
-        version=version, **{**copy.deepcopy(VERSION_CONFIGS[version]), **overrides}
-    )
+    return SynthesizerTrn(SynthesizerConfig.for_version(version, **overrides))

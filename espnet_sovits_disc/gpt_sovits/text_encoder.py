@@ -14,10 +14,13 @@ import torch.nn.functional as F
 from typeguard import typechecked
 
 from espnet_sovits_disc.gpt_sovits.attention import AttentionEncoder, MultiHeadAttention
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
 from espnet_sovits_disc.gpt_sovits.posterior import sequence_mask
 
 # Phoneme symbols of GPT-SoVITS v2 (``text/symbols2.py``): the embedding's rows.
 V2_SYMBOLS = 732
+# Channels of the HuBERT features.
+SSL_DIM = 768
 
 
 class MRTE(torch.nn.Module):
@@ -86,51 +89,28 @@ class TextEncoder(torch.nn.Module):
     """Quantized SSL features, phonemes and ``ge`` to the prior (``enc_p``)."""
 
     @typechecked
-    def __init__(
-        self,
-        *,
-        ssl_dim: int = 768,
-        out_channels: int = 192,
-        hidden_channels: int = 192,
-        filter_channels: int = 768,
-        heads: int = 2,
-        n_layers: int = 6,
-        kernel_size: int = 3,
-        p_dropout: float = 0.1,
-        symbols: int = V2_SYMBOLS,
-    ):
-        """Initialize TextEncoder (defaults: GPT-SoVITS s2.json).
+    def __init__(self, config: SynthesizerConfig):
+        """Initialize TextEncoder.
 
         Args:
-            ssl_dim (int): Channels of the quantized SSL features.
-            out_channels (int): Channels of the prior (``inter_channels``).
-            hidden_channels (int): Model width (MRTE needs 192).
-            filter_channels (int): Feed-forward width.
-            heads (int): Attention heads.
-            n_layers (int): Layers of the text encoder; the SSL encoder and
-                the last encoder have half as many.
-            kernel_size (int): Feed-forward kernel size.
-            p_dropout (float): Dropout probability (v2: 0.1, v2Pro: 0).
-            symbols (int): Phoneme vocabulary size.
+            config (SynthesizerConfig): Uses ``inter_channels`` (the prior),
+                ``hidden_channels`` (MRTE needs 192), ``n_layers`` (the text
+                encoder; the SSL encoder and the last one have half as many)
+                and, in the encoders, ``filter_channels``, ``n_heads``,
+                ``kernel_size`` and ``p_dropout``.
 
         """
         super().__init__()
-        self.ssl_dim = ssl_dim
-        self.out_channels = out_channels
-        encoder = dict(
-            hidden_channels=hidden_channels,
-            filter_channels=filter_channels,
-            heads=heads,
-            kernel_size=kernel_size,
-            p_dropout=p_dropout,
-        )
-        self.ssl_proj = torch.nn.Conv1d(ssl_dim, hidden_channels, 1)
-        self.encoder_ssl = AttentionEncoder(n_layers=n_layers // 2, **encoder)
-        self.encoder_text = AttentionEncoder(n_layers=n_layers, **encoder)
-        self.text_embedding = torch.nn.Embedding(symbols, hidden_channels)
+        hidden_channels, layers = config.hidden_channels, config.n_layers
+        self.ssl_dim = SSL_DIM
+        self.out_channels = config.inter_channels
+        self.ssl_proj = torch.nn.Conv1d(SSL_DIM, hidden_channels, 1)
+        self.encoder_ssl = AttentionEncoder(config, n_layers=layers // 2)
+        self.encoder_text = AttentionEncoder(config, n_layers=layers)
+        self.text_embedding = torch.nn.Embedding(V2_SYMBOLS, hidden_channels)
         self.mrte = MRTE()
-        self.encoder2 = AttentionEncoder(n_layers=n_layers // 2, **encoder)
-        self.proj = torch.nn.Conv1d(hidden_channels, out_channels * 2, 1)
+        self.encoder2 = AttentionEncoder(config, n_layers=layers // 2)
+        self.proj = torch.nn.Conv1d(hidden_channels, 2 * self.out_channels, 1)
 
     def forward(
         self,

@@ -15,42 +15,34 @@ import torch
 from typeguard import typechecked
 
 from espnet_sovits_disc.discriminators.conv import WeightNormConv
+from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
+
+# The reference's fixed kernel size and dilation rate for enc_q and flow.
+KERNEL_SIZE = 5
+DILATION_RATE = 1
 
 
 class WaveNet(torch.nn.Module):
     """Gated dilated convolutions with residual and skip connections."""
 
     @typechecked
-    def __init__(
-        self,
-        *,
-        hidden_channels: int = 192,
-        kernel_size: int = 5,
-        dilation_rate: int = 1,
-        n_layers: int = 16,
-        gin_channels: int = 0,
-        p_dropout: float = 0.0,
-    ):
+    def __init__(self, config: SynthesizerConfig, n_layers: int):
         """Initialize WaveNet.
 
         Args:
-            hidden_channels (int): Channels of the input, the residual path
-                and the output.
-            kernel_size (int): Odd kernel size of the dilated convolutions.
-            dilation_rate (int): Dilation of layer ``i`` is ``dilation_rate ** i``.
-            n_layers (int): Number of layers.
-            gin_channels (int): Channels of the global conditioning (0: none).
-            p_dropout (float): Dropout of the gated units.
+            config (SynthesizerConfig): Uses ``hidden_channels`` (input,
+                residual path and output) and ``gin_channels``.
+            n_layers (int): Number of layers (enc_q 16, each coupling 4).
 
         """
         super().__init__()
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        hidden_channels, gin_channels = config.hidden_channels, config.gin_channels
+        kernel_size = KERNEL_SIZE
         self.hidden_channels = hidden_channels
         self.n_layers = n_layers
         self.in_layers = torch.nn.ModuleList()
         self.res_skip_layers = torch.nn.ModuleList()
-        self.drop = torch.nn.Dropout(p_dropout)
+        self.drop = torch.nn.Dropout(0.0)  # where the reference has it, at p = 0
         if gin_channels:
             self.cond_layer = WeightNormConv(
                 dims=1,
@@ -59,7 +51,7 @@ class WaveNet(torch.nn.Module):
                 kernel_size=1,
             )
         for layer in range(n_layers):
-            dilation = dilation_rate**layer
+            dilation = DILATION_RATE**layer
             self.in_layers.append(
                 WeightNormConv(
                     dims=1,
