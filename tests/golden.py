@@ -20,16 +20,26 @@ CASES = {
 }
 
 
+def read_golden_json(directory: Path) -> dict:
+    """``golden.json`` of a golden data directory."""
+    with open(directory / "golden.json") as f:
+        return json.load(f)
+
+
+def read_golden_arrays(directory: Path) -> Dict[str, np.ndarray]:
+    """Every array of ``golden.npz`` in a golden data directory."""
+    with np.load(directory / "golden.npz", allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
 @lru_cache(maxsize=None)
 def golden_json() -> dict:
-    with open(DATA_DIR / "golden.json") as f:
-        return json.load(f)
+    return read_golden_json(DATA_DIR)
 
 
 @lru_cache(maxsize=None)
 def golden_arrays() -> Dict[str, np.ndarray]:
-    with np.load(DATA_DIR / "golden.npz", allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    return read_golden_arrays(DATA_DIR)
 
 
 def reference_state_dict_layout(case: str) -> List[Tuple[str, List[int]]]:

@@ -1,7 +1,6 @@
 """Access to the golden outputs of GPT-SoVITS's stage-2 generator
 (tests/data/golden_s2, whose README defines every array and the fill rule)."""
 
-import json
 import math
 import zlib
 from functools import lru_cache
@@ -11,6 +10,8 @@ from typing import Dict, Tuple
 import numpy as np
 import torch
 
+from tests.golden import read_golden_arrays, read_golden_json
+
 DATA_DIR = Path(__file__).parent / "data" / "golden_s2"
 VERSIONS = ("v2", "v2Pro")
 SQRT3 = math.sqrt(3.0)
@@ -18,14 +19,12 @@ SQRT3 = math.sqrt(3.0)
 
 @lru_cache(maxsize=None)
 def golden_json() -> dict:
-    with open(DATA_DIR / "golden.json") as f:
-        return json.load(f)
+    return read_golden_json(DATA_DIR)
 
 
 @lru_cache(maxsize=None)
 def golden_arrays() -> Dict[str, np.ndarray]:
-    with np.load(DATA_DIR / "golden.npz", allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    return read_golden_arrays(DATA_DIR)
 
 
 def array(name: str) -> np.ndarray:

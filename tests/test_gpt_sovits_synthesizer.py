@@ -42,6 +42,21 @@ def golden_model(version: str) -> torch.nn.Module:
     return model
 
 
+def training_forward(version: str):
+    """The golden protocol's training forward: train mode, the seed, the call."""
+    model = golden_model(version).train()
+    sv_emb = tensor("input.sv_emb") if version == "v2Pro" else None
+    torch.manual_seed(MANUAL_SEED)
+    return model(
+        tensor("input.ssl"),
+        tensor("input.y"),
+        tensor("input.y_lengths"),
+        tensor("input.text"),
+        tensor("input.text_lengths"),
+        sv_emb=sv_emb,
+    )
+
+
 def compare(actual: torch.Tensor, name: str) -> None:
     if name in golden_arrays():
         assert_close(actual, name)
@@ -62,17 +77,8 @@ def test_layout_and_sizes_equal_the_reference(version):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_training_forward_equals_the_reference(version):
-    model = golden_model(version).train()
-    sv_emb = tensor("input.sv_emb") if version == "v2Pro" else None
-    torch.manual_seed(MANUAL_SEED)
-    o, commit_loss, starts, x_mask, z_mask, latents, quantized = model(
-        tensor("input.ssl"),
-        tensor("input.y"),
-        tensor("input.y_lengths"),
-        tensor("input.text"),
-        tensor("input.text_lengths"),
-        sv_emb=sv_emb,
-    )
+    model = golden_model(version)
+    o, commit_loss, starts, x_mask, z_mask, latents, quantized = training_forward(version)
     assert torch.equal(starts, tensor(f"{version}.train.ids_slice"))
     compare(o, f"{version}.train.y_hat")
     for name, mask in (("x_mask", x_mask), ("z_mask", z_mask)):
@@ -161,18 +167,8 @@ def test_v2proplus_sizes():
 def test_training_step_losses_equal_the_reference(version):
     """KL and the generated log-mel of s2_train.py's step on the forward above,
     with the plugin's GPT-SoVITS losses."""
-    model = golden_model(version).train()
-    sv_emb = tensor("input.sv_emb") if version == "v2Pro" else None
-    torch.manual_seed(MANUAL_SEED)
     with torch.no_grad():
-        o, _, _, _, z_mask, (_, z_p, m_p, logs_p, _, logs_q), _ = model(
-            tensor("input.ssl"),
-            tensor("input.y"),
-            tensor("input.y_lengths"),
-            tensor("input.text"),
-            tensor("input.text_lengths"),
-            sv_emb=sv_emb,
-        )
+        o, _, _, _, z_mask, (_, z_p, m_p, logs_p, _, logs_q), _ = training_forward(version)
     scalars = golden_json()["versions"][version]["scalars"]
     kl = SoVITSKLLoss()(z_p, logs_q, m_p, logs_p, z_mask)
     assert kl.item() == pytest.approx(scalars["loss.kl"], rel=1e-4)

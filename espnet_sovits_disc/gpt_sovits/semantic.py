@@ -16,6 +16,10 @@ import torch
 from typeguard import typechecked
 
 
+# Channels of the HuBERT features (chinese-hubert-base).
+SSL_DIM = 768
+
+
 class Codebook(torch.nn.Module):
     """One codebook, with the buffers of the reference's ``EuclideanCodebook``.
 
@@ -122,7 +126,7 @@ class SemanticQuantizer(torch.nn.Module):
     """The frozen residual vector quantizer of GPT-SoVITS stage 2."""
 
     @typechecked
-    def __init__(self, *, dim: int = 768, stages: int = 1, entries: int = 1024):
+    def __init__(self, *, dim: int = SSL_DIM, stages: int = 1, entries: int = 1024):
         """Initialize SemanticQuantizer.
 
         Args:
@@ -211,7 +215,7 @@ SEMANTIC_STRIDES = {"25hz": 2, "50hz": 1}
 
 @typechecked
 def build_ssl_projection(
-    *, ssl_dim: int = 768, semantic_frame_rate: str = "25hz"
+    *, ssl_dim: int = SSL_DIM, semantic_frame_rate: str = "25hz"
 ) -> torch.nn.Conv1d:
     """The reference's ``ssl_proj``: SSL features to the semantic frame rate.
 

@@ -15,12 +15,11 @@ from typeguard import typechecked
 
 from espnet_sovits_disc.gpt_sovits.attention import AttentionEncoder, MultiHeadAttention
 from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
+from espnet_sovits_disc.gpt_sovits.semantic import SSL_DIM
 from espnet_sovits_disc.gpt_sovits.posterior import sequence_mask
 
 # Phoneme symbols of GPT-SoVITS v2 (``text/symbols2.py``): the embedding's rows.
 V2_SYMBOLS = 732
-# Channels of the HuBERT features.
-SSL_DIM = 768
 
 
 class MRTE(torch.nn.Module):
