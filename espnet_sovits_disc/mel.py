@@ -1,4 +1,5 @@
-"""The GPT-SoVITS log-mel spectrogram (``mel_spectrogram_torch``).
+"""The GPT-SoVITS spectrograms: log-mel (``mel_spectrogram_torch``) and the
+linear one its data loader feeds the generator (``spectrogram_torch``).
 
 Reflect-pad the waveform by ``(n_fft - hop_length) // 2`` on both sides, take
 an STFT with ``center=False`` and a Hann window, the magnitude
@@ -99,14 +100,14 @@ class LogMelSpectrogram(torch.nn.Module):
             )
         return self._cache[device]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Calculate the log-mel spectrogram.
+    def linear(self, x: torch.Tensor) -> torch.Tensor:
+        """Calculate the linear magnitude spectrogram (``spectrogram_torch``).
 
         Args:
             x (Tensor): Waveform (B, 1, T) or (B, T), T > padding.
 
         Returns:
-            Tensor: Float32 log-mel spectrogram (B, n_mels, T_frames) with
+            Tensor: Float32 magnitude (B, n_fft // 2 + 1, T_frames) with
                 T_frames = (T + 2 * padding - n_fft) // hop_length + 1.
 
         """
@@ -119,12 +120,12 @@ class LogMelSpectrogram(torch.nn.Module):
             )
         if x.size(1) <= self.padding:
             raise ValueError(
-                f"waveform of {x.size(1)} samples is too short for the log-mel "
+                f"waveform of {x.size(1)} samples is too short for the "
                 f"spectrogram (n_fft={self.n_fft}, hop_length={self.hop_length} "
                 f"reflect-pads {self.padding} samples); use segments longer "
                 f"than {self.padding} samples"
             )
-        filterbank, window = self._constants(x.device)
+        _, window = self._constants(x.device)
         spec = reflect_padded_stft(
             x,
             n_fft=self.n_fft,
@@ -133,6 +134,39 @@ class LogMelSpectrogram(torch.nn.Module):
             window=window,
         )
         with torch.autocast(device_type=x.device.type, enabled=False):
-            magnitude = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + MAGNITUDE_EPS)
-            mel = torch.matmul(filterbank, magnitude)
+            return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + MAGNITUDE_EPS)
+
+    def log_mel(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Turn a linear magnitude spectrogram into the log-mel one
+        (``spec_to_mel_torch``).
+
+        Args:
+            magnitude (Tensor): (B, n_fft // 2 + 1, T_frames).
+
+        Returns:
+            Tensor: Float32 log-mel spectrogram (B, n_mels, T_frames).
+
+        """
+        bins = self.n_fft // 2 + 1
+        if magnitude.dim() != 3 or magnitude.size(1) != bins:
+            raise ValueError(
+                f"expected a linear spectrogram of shape (B, {bins}, frames) for "
+                f"n_fft={self.n_fft}, got {tuple(magnitude.shape)}"
+            )
+        filterbank, _ = self._constants(magnitude.device)
+        with torch.autocast(device_type=magnitude.device.type, enabled=False):
+            mel = torch.matmul(filterbank, magnitude.float())
             return torch.log(torch.clamp(mel, min=LOG_CLAMP))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Calculate the log-mel spectrogram (``mel_spectrogram_torch``).
+
+        Args:
+            x (Tensor): Waveform (B, 1, T) or (B, T), T > padding.
+
+        Returns:
+            Tensor: Float32 log-mel spectrogram (B, n_mels, T_frames) with
+                T_frames = (T + 2 * padding - n_fft) // hop_length + 1.
+
+        """
+        return self.log_mel(self.linear(x))

@@ -84,6 +84,54 @@ def check_espnet_can_build(generator_type: str, discriminator_type: str) -> None
         )
 
 
+def sub_discriminator_names(discriminator: torch.nn.Module, count: int) -> List[str]:
+    """Names for the stats of a discriminator's ``count`` outputs.
+
+    Args:
+        discriminator (Module): The (multi-)discriminator.
+        count (int): Number of sub-discriminator outputs.
+
+    Returns:
+        List[str]: The discriminator's ``sub_discriminator_names`` when it
+            has them, else ``"0"``, ``"1"``, ...
+
+    """
+    names = getattr(discriminator, "sub_discriminator_names", None)
+    if names is None or len(names) != count:
+        return [str(i) for i in range(count)]
+    return list(names)
+
+
+def named_terms(
+    discriminator: torch.nn.Module, prefix: str, terms: Sequence[torch.Tensor]
+) -> Dict[str, float]:
+    """Stats ``<prefix>_<name>`` of per-sub-discriminator loss terms."""
+    names = sub_discriminator_names(discriminator, len(terms))
+    return {f"{prefix}_{n}": t.item() for n, t in zip(names, terms)}
+
+
+@contextlib.contextmanager
+def discriminator_without_parameter_grads(
+    discriminator: torch.nn.Module, keep: bool = False
+) -> Iterator[None]:
+    """Run the discriminator in the generator turn without its parameter
+    gradients, unless ``keep`` or its gradient checkpointing asks for them.
+
+    Its parameters stop requiring gradients for the forward pass only, so
+    the graph leads to the generated waveform alone; the flags are restored
+    before anything calls backward.
+    """
+    keep = keep or getattr(discriminator, "gradient_checkpointing", False)
+    frozen = [] if keep else [p for p in discriminator.parameters() if p.requires_grad]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in frozen:
+            parameter.requires_grad_(True)
+
+
 class SoVITS(VITS):
     """VITS with GPT-SoVITS's discriminator, losses and loss weights.
 
@@ -228,28 +276,6 @@ class SoVITS(VITS):
             discriminator_grads_in_generator_turn
         )
 
-    def sub_discriminator_names(self, count: int) -> List[str]:
-        """Names for the stats of the discriminator's ``count`` outputs.
-
-        Args:
-            count (int): Number of sub-discriminator outputs.
-
-        Returns:
-            List[str]: The discriminator's ``sub_discriminator_names`` when it
-                has them, else ``"0"``, ``"1"``, ...
-
-        """
-        names = getattr(self.discriminator, "sub_discriminator_names", None)
-        if names is None or len(names) != count:
-            return [str(i) for i in range(count)]
-        return list(names)
-
-    def _named_terms(
-        self, prefix: str, terms: Sequence[torch.Tensor]
-    ) -> Dict[str, float]:
-        names = self.sub_discriminator_names(len(terms))
-        return {f"{prefix}_{n}": t.item() for n, t in zip(names, terms)}
-
     def _generator_outputs(
         self,
         text: torch.Tensor,
@@ -286,28 +312,11 @@ class SoVITS(VITS):
             self._cache = outs
         return outs
 
-    @contextlib.contextmanager
-    def _generator_turn_discriminator(self) -> Iterator[None]:
-        """Run the discriminator in the generator turn without its parameter
-        gradients, unless they are asked for (see ``__init__``).
-
-        Its parameters stop requiring gradients for the forward pass only, so
-        the graph leads to the generated waveform alone; the flags are
-        restored before anything calls backward.
-        """
-        keep = self.discriminator_grads_in_generator_turn or getattr(
-            self.discriminator, "gradient_checkpointing", False
+    def _generator_turn_discriminator(self) -> contextlib.AbstractContextManager:
+        """See ``discriminator_without_parameter_grads`` and ``__init__``."""
+        return discriminator_without_parameter_grads(
+            self.discriminator, keep=self.discriminator_grads_in_generator_turn
         )
-        frozen = [] if keep else [
-            p for p in self.discriminator.parameters() if p.requires_grad
-        ]
-        for parameter in frozen:
-            parameter.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for parameter in frozen:
-                parameter.requires_grad_(True)
 
     def _real_segments(
         self, speech: torch.Tensor, start_idxs: torch.Tensor
@@ -395,8 +404,8 @@ class SoVITS(VITS):
         )
         if self.stft_loss is not None:
             stats["generator_stft_loss"] = stft_loss.item()
-        stats.update(self._named_terms("generator_adv_loss", adv_terms))
-        stats.update(self._named_terms("generator_feat_match_loss", feat_terms))
+        stats.update(named_terms(self.discriminator, "generator_adv_loss", adv_terms))
+        stats.update(named_terms(self.discriminator, "generator_feat_match_loss", feat_terms))
         if self.plot_pred_mos:
             with torch.no_grad():
                 pmos = self.predictor(speech_hat_.squeeze(1), self.fs).mean()
@@ -461,8 +470,8 @@ class SoVITS(VITS):
             discriminator_real_loss=real_loss.item(),
             discriminator_fake_loss=fake_loss.item(),
         )
-        stats.update(self._named_terms("discriminator_real_loss", real_terms))
-        stats.update(self._named_terms("discriminator_fake_loss", fake_terms))
+        stats.update(named_terms(self.discriminator, "discriminator_real_loss", real_terms))
+        stats.update(named_terms(self.discriminator, "discriminator_fake_loss", fake_terms))
 
         loss, stats, weight = force_gatherable((loss, stats, text.size(0)), loss.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 1}

@@ -13,6 +13,7 @@ import importlib
 from typing import List
 
 from espnet_sovits_disc.generator import GENERATOR_NAME, SoVITSGenerator
+from espnet_sovits_disc.gpt_sovits.gan_tts import GPTSoVITS
 from espnet_sovits_disc.model import SoVITS
 from espnet_sovits_disc.registry import DISCRIMINATORS
 
@@ -53,8 +54,8 @@ def model_tables() -> List[dict]:
 
 def register() -> None:
     """Add the plugin's discriminators to every ESPnet discriminator table,
-    ``sovits_vits_generator`` to VITS's generators and ``tts: sovits`` to both
-    task choices (idempotent)."""
+    ``sovits_vits_generator`` to VITS's generators and ``tts: sovits`` and
+    ``tts: gpt_sovits`` to both task choices (idempotent)."""
     for table in discriminator_tables():
         for name, cls in DISCRIMINATORS.items():
             table.setdefault(name, cls)
@@ -62,3 +63,4 @@ def register() -> None:
     generators.setdefault(GENERATOR_NAME, SoVITSGenerator)
     for table in model_tables():
         table.setdefault("sovits", SoVITS)
+        table.setdefault("gpt_sovits", GPTSoVITS)

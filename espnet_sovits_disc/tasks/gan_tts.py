@@ -22,12 +22,15 @@ import this module to unpickle the task) register too.
 
 import argparse
 import inspect
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+import torch
 from espnet2.tasks import gan_tts as espnet_gan_tts
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
+from espnet_sovits_disc.gpt_sovits.espnet_model import SSLGANTTSModel
+from espnet_sovits_disc.gpt_sovits.gan_tts import GPTSoVITS
 from espnet_sovits_disc.registration import register
 from espnet_sovits_disc.registry import get_discriminator_class
 
@@ -140,10 +143,25 @@ class GANTTSTask(espnet_gan_tts.GANTTSTask):
         )
 
     @classmethod
+    def optional_data_names(
+        cls, train: bool = True, inference: bool = False
+    ) -> Tuple[str, ...]:
+        """ESPnet's optional data keys plus ``ssl_feats`` (``tts: gpt_sovits``)."""
+        return (*super().optional_data_names(train, inference), "ssl_feats")
+
+    @classmethod
     def build_model(cls, args: argparse.Namespace):
         """Apply the discriminator and ``grad_clip`` options to
-        ``args.tts_conf``, then build."""
+        ``args.tts_conf``, then build.
+
+        ``tts: gpt_sovits`` computes its spectrograms itself: ``odim`` is its
+        spectrogram size (ESPnet then builds no feature extractor) and the
+        model is wrapped in ``SSLGANTTSModel``, which passes ``ssl_feats`` on.
+        """
         tts_class = espnet_gan_tts.tts_choices.get_class(args.tts)
+        if issubclass(tts_class, GPTSoVITS) and args.odim is None:
+            n_fft = args.tts_conf.get("spectrogram_params", {}).get("n_fft", 2048)
+            args.odim = n_fft // 2 + 1
         args.tts_conf = apply_discriminator_options(
             tts_class,
             args.tts_conf,
@@ -153,4 +171,34 @@ class GANTTSTask(espnet_gan_tts.GANTTSTask):
         args.tts_conf = apply_grad_clip(
             tts_class, args.tts_conf, getattr(args, "grad_clip", -1.0)
         )
-        return super().build_model(args)
+        model = super().build_model(args)
+        if isinstance(model.tts, GPTSoVITS):
+            model = SSLGANTTSModel(
+                feats_extract=model.feats_extract,
+                normalize=model.normalize,
+                pitch_extract=model.pitch_extract,
+                pitch_normalize=model.pitch_normalize,
+                energy_extract=model.energy_extract,
+                energy_normalize=model.energy_normalize,
+                tts=model.tts,
+            )
+        return model
+
+    @classmethod
+    def build_optimizers(
+        cls, args: argparse.Namespace, model: torch.nn.Module
+    ) -> List[torch.optim.Optimizer]:
+        """ESPnet's two optimizers; for ``tts: gpt_sovits`` the generator's
+        has ``s2_train.py``'s groups (``text_low_lr_rate``)."""
+        optimizers = super().build_optimizers(args, model)
+        if not isinstance(model.tts, GPTSoVITS):
+            return optimizers
+        if args.sharded_ddp:
+            raise ValueError(
+                "tts gpt_sovits does not support --sharded_ddp: its generator's "
+                "optimizer has per-part learning rates; use DDP"
+            )
+        generator_optimizer = type(optimizers[0])
+        lr = optimizers[0].defaults["lr"]
+        groups = model.tts.generator_parameter_groups(lr)
+        return [generator_optimizer(groups, **args.optim_conf), optimizers[1]]
