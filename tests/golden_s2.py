@@ -10,6 +10,8 @@ from typing import Dict, Tuple
 import numpy as np
 import torch
 
+from espnet_sovits_disc.gpt_sovits import build_synthesizer
+
 from tests.golden import read_golden_arrays, read_golden_json
 
 DATA_DIR = Path(__file__).parent / "data" / "golden_s2"
@@ -139,3 +141,33 @@ def assert_sums(actual: torch.Tensor, name: str) -> None:
     )
     np.testing.assert_allclose(values.abs().sum().item(), stats["abs_sum"], rtol=1e-4)
     np.testing.assert_allclose(values.square().sum().item(), stats["sq_sum"], rtol=1e-4)
+
+
+@lru_cache(maxsize=None)
+def golden_model(version: str) -> torch.nn.Module:
+    """The full-size SynthesizerTrn with the golden weights, every Dropout's p 0
+    (the golden protocol); one shared instance per version."""
+    model = build_synthesizer(version)
+    layout = golden_json()["versions"][version]["state_dict"]
+    model.load_state_dict(
+        {key: fill_value(key, shape) for key, shape in layout}, strict=True
+    )
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model
+
+
+def training_forward(version: str):
+    """The golden protocol's training forward: train mode, the seed, the call."""
+    model = golden_model(version).train()
+    sv_emb = tensor("input.sv_emb") if version == "v2Pro" else None
+    torch.manual_seed(golden_json()["manual_seed"])
+    return model(
+        tensor("input.ssl"),
+        tensor("input.y"),
+        tensor("input.y_lengths"),
+        tensor("input.text"),
+        tensor("input.text_lengths"),
+        sv_emb=sv_emb,
+    )

@@ -8,8 +8,6 @@ two random draws in the reference's order), ``extract_latent`` and
 arrays elementwise, sums rtol 1e-4, integers exactly).
 """
 
-from functools import lru_cache
-
 import pytest
 import torch
 
@@ -20,42 +18,12 @@ from tests.golden_s2 import (
     VERSIONS,
     assert_close,
     assert_sums,
-    fill_value,
     golden_arrays,
     golden_json,
+    golden_model,
     tensor,
+    training_forward,
 )
-
-MANUAL_SEED = golden_json()["manual_seed"]
-
-
-@lru_cache(maxsize=None)
-def golden_model(version: str) -> torch.nn.Module:
-    model = build_synthesizer(version)
-    layout = golden_json()["versions"][version]["state_dict"]
-    model.load_state_dict(
-        {key: fill_value(key, shape) for key, shape in layout}, strict=True
-    )
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    return model
-
-
-def training_forward(version: str):
-    """The golden protocol's training forward: train mode, the seed, the call."""
-    model = golden_model(version).train()
-    sv_emb = tensor("input.sv_emb") if version == "v2Pro" else None
-    torch.manual_seed(MANUAL_SEED)
-    return model(
-        tensor("input.ssl"),
-        tensor("input.y"),
-        tensor("input.y_lengths"),
-        tensor("input.text"),
-        tensor("input.text_lengths"),
-        sv_emb=sv_emb,
-    )
-
 
 def compare(actual: torch.Tensor, name: str) -> None:
     if name in golden_arrays():
@@ -100,7 +68,7 @@ def test_decode_equals_the_reference(version, noise_scale, name):
     codes = model.extract_latent(tensor("input.ssl")[:1, :, :48]).transpose(0, 1)
     assert torch.equal(codes, tensor(f"{version}.decode.codes"))
     sv_emb = tensor("input.sv_emb")[:1] if version == "v2Pro" else None
-    torch.manual_seed(MANUAL_SEED)
+    torch.manual_seed(golden_json()["manual_seed"])
     waveform = model.decode(
         codes,
         tensor("input.text")[:1, :20],

@@ -190,14 +190,14 @@ class GANTTSTask(espnet_gan_tts.GANTTSTask):
     ) -> List[torch.optim.Optimizer]:
         """ESPnet's two optimizers; for ``tts: gpt_sovits`` the generator's
         has ``s2_train.py``'s groups (``text_low_lr_rate``)."""
-        optimizers = super().build_optimizers(args, model)
         if not isinstance(model.tts, GPTSoVITS):
-            return optimizers
+            return super().build_optimizers(args, model)
         if args.sharded_ddp:
             raise ValueError(
                 "tts gpt_sovits does not support --sharded_ddp: its generator's "
                 "optimizer has per-part learning rates; use DDP"
             )
+        optimizers = super().build_optimizers(args, model)
         generator_optimizer = type(optimizers[0])
         lr = optimizers[0].defaults["lr"]
         groups = model.tts.generator_parameter_groups(lr)
