@@ -9,6 +9,9 @@ One module per job:
 * :mod:`.coverage`: whether a state dict fills a discriminator exactly, and
   what is missing or left over, by sub-discriminator.
 * :mod:`.transfer`: load, import and export, with a :class:`TransferSummary`.
+* :mod:`.synthesizer`: the same for GPT-SoVITS's stage-2 generator
+  (``s2G*.pth``, ``SoVITS_weights`` exports with their version header and
+  pickled config, ``G_<step>.pth``), with a :class:`SynthesizerSummary`.
 
 Checkpoint layouts read here:
 
@@ -33,13 +36,25 @@ from espnet_sovits_disc.pretrained.coverage import (
     verify_coverage,
 )
 from espnet_sovits_disc.pretrained.errors import CheckpointError, UnsafeCheckpointError
-from espnet_sovits_disc.pretrained.reading import InertObject, read_checkpoint
+from espnet_sovits_disc.pretrained.reading import (
+    InertObject,
+    plain_data,
+    read_checkpoint,
+    read_checkpoint_bytes,
+)
 from espnet_sovits_disc.pretrained.state_dict import (
     DEFAULT_PREFIX,
     IMPORT_FORMATS,
     canonicalize,
     find_espnet_discriminator,
     find_state_dict,
+)
+from espnet_sovits_disc.pretrained.synthesizer import (
+    GENERATOR_PREFIX,
+    SynthesizerSummary,
+    export_synthesizer,
+    import_synthesizer,
+    read_synthesizer_file,
 )
 from espnet_sovits_disc.pretrained.transfer import (
     EXPORT_FORMATS,
@@ -52,21 +67,28 @@ from espnet_sovits_disc.pretrained.transfer import (
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "GENERATOR_PREFIX",
     "EXPORT_FORMATS",
     "IMPORT_FORMATS",
     "KNOWN_LAYOUTS",
     "CheckpointError",
     "InertObject",
+    "SynthesizerSummary",
     "TransferSummary",
     "UnsafeCheckpointError",
     "build_discriminator",
     "canonicalize",
     "export_discriminator",
+    "export_synthesizer",
     "find_espnet_discriminator",
     "find_state_dict",
     "import_discriminator",
+    "import_synthesizer",
     "load_pretrained_discriminator",
     "load_reference_state_dict",
+    "plain_data",
     "read_checkpoint",
+    "read_checkpoint_bytes",
+    "read_synthesizer_file",
     "verify_coverage",
 ]

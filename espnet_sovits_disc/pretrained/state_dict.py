@@ -121,6 +121,27 @@ def find_espnet_discriminator(
         CheckpointError: If there is no model state dict or nothing under prefix.
 
     """
+    return find_espnet_submodule(checkpoint, prefix, "discriminator")
+
+
+def find_espnet_submodule(
+    checkpoint: Any, prefix: str, what: str
+) -> Tuple[StateDict, str]:
+    """Take the tensors under ``prefix`` out of a loaded ESPnet checkpoint.
+
+    Args:
+        checkpoint (Any): An ESPnet model file or training ``checkpoint.pth``.
+        prefix (str): Key prefix of the submodule, e.g. ``tts.generator.``.
+        what (str): Its name for error messages, e.g. ``"generator"``.
+
+    Returns:
+        Tuple[Dict[str, Tensor], str]: Its state dict with the prefix
+            removed, and where the model state dict was found.
+
+    Raises:
+        CheckpointError: If there is no model state dict or nothing under prefix.
+
+    """
     prefix = normalize_prefix(prefix)
     if _is_state_dict(checkpoint):
         model, entry = checkpoint, "top level"
@@ -136,7 +157,7 @@ def find_espnet_discriminator(
         heads = sorted({".".join(k.split(".")[:2]) + "." for k in model})
         raise CheckpointError(
             f"no tensors under prefix {prefix!r}; the checkpoint's keys start with "
-            f"{', '.join(heads[:8])}; pass the discriminator's prefix"
+            f"{', '.join(heads[:8])}; pass the {what}'s prefix"
         )
     return found, entry
 

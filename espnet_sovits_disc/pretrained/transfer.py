@@ -220,20 +220,24 @@ def load_pretrained_discriminator(
     return discriminator
 
 
-def _refuse_overwriting_source(src: PathLike, dst: PathLike) -> None:
+def refuse_overwriting_source(src: PathLike, dst: PathLike) -> None:
     if Path(dst).resolve() == Path(src).resolve():
         raise CheckpointError(
             f"the output {str(dst)!r} is the input checkpoint; write to another file"
         )
 
 
-def _save(obj: Any, dst: PathLike) -> None:
-    """Write atomically: a partly written file never takes ``dst``'s name."""
+def save_atomically(obj: Any, dst: PathLike) -> None:
+    """Write ``obj`` with ``torch.save`` (or ``bytes`` as they are) atomically:
+    a partly written file never takes ``dst``'s name."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.parent / f".{dst.name}.{os.getpid()}.tmp"
     try:
-        torch.save(obj, tmp)
+        if isinstance(obj, bytes):
+            tmp.write_bytes(obj)
+        else:
+            torch.save(obj, tmp)
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -276,7 +280,7 @@ def import_discriminator(
         CheckpointError: If the file is unsafe, unreadable, or does not fit.
 
     """
-    _refuse_overwriting_source(src, dst)
+    refuse_overwriting_source(src, dst)
     state_dict, summary = load_reference_state_dict(
         src,
         discriminator_type,
@@ -285,7 +289,7 @@ def import_discriminator(
         inert_objects=inert_objects,
     )
     prefix = normalize_prefix(prefix)
-    _save({prefix + key: tensor for key, tensor in state_dict.items()}, dst)
+    save_atomically({prefix + key: tensor for key, tensor in state_dict.items()}, dst)
     summary.dst = str(dst)
     return summary
 
@@ -329,7 +333,7 @@ def export_discriminator(
 
     """
     check_choice("export format", format, EXPORT_FORMATS)
-    _refuse_overwriting_source(src, dst)
+    refuse_overwriting_source(src, dst)
     found, entry = find_espnet_discriminator(read_checkpoint(src), prefix=prefix)
     state_dict, upcast, renamed = canonicalize(found)
     if discriminator_type is None:
@@ -356,7 +360,7 @@ def export_discriminator(
         discriminator_conf,
         source=f"{str(src)!r} (under {normalize_prefix(prefix)!r})",
     )
-    _save({entry_out: ordered}, dst)
+    save_atomically({entry_out: ordered}, dst)
     return TransferSummary.written(
         src=src,
         dst=dst,
