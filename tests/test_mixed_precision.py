@@ -21,6 +21,7 @@ import torch
 import yaml
 from espnet2.train import gan_trainer
 
+from espnet_sovits_disc.discriminators.conv import normalized_conv
 from espnet_sovits_disc.losses import (
     SoVITSDiscriminatorLoss,
     SoVITSFeatureLoss,
@@ -63,17 +64,9 @@ def losses(outs_real, outs_fake):
     return {"d_real": real, "d_fake": fake, "adv": generator, "feat": feature}
 
 
-# Below 2400 samples the 4096-point resolution has at most 4 frames, so a
-# stride-(1, 2) convolution sees a time axis of width 1; there PyTorch 2.11's
-# oneDNN bfloat16 conv2d weight gradient returns NaNs at random (upstream bug,
-# reproduced without the plugin; see the reliability report).
-RESOLUTION_AUTOCAST_LENGTH = 2400
-
-
 def autocast_length(discriminator) -> int:
-    subs = discriminator.sub_discriminators()
-    if any(hasattr(sub, "spectrogram") for sub in subs):
-        return max(discriminator.minimum_length, RESOLUTION_AUTOCAST_LENGTH)
+    """The shortest input: there the resolution discriminators stride their
+    time axis down to one column (``dispatch.strides_last_dim_to_one_column``)."""
     return max(discriminator.minimum_length, 512)
 
 
@@ -119,6 +112,47 @@ def check_autocast_pass(discriminator, device: str, dtype: torch.dtype):
             assert torch.equal(spectrogram, sub.spectrogram(x))
     discriminator.zero_grad(set_to_none=True)
     return values
+
+
+@pytest.mark.parametrize("use_spectral_norm", [False, True], ids=["weight", "spectral"])
+@pytest.mark.parametrize("width", [1, 2])
+def test_bfloat16_conv_strided_to_one_column_matches_float32(width, use_spectral_norm):
+    """A resolution discriminator's stride-(1, 2) convolution on an input one
+    or two columns wide, in bfloat16 and under bfloat16 autocast, against
+    float32 on the same bfloat16 values: PyTorch's bfloat16 CPU conv2d alone
+    is off here by more than the largest output, or not finite."""
+
+    def build():
+        torch.manual_seed(0)
+        return normalized_conv(
+            dims=2,
+            in_channels=32,
+            out_channels=32,
+            kernel_size=(3, 9),
+            stride=(1, 2),
+            padding=(1, 4),
+            use_spectral_norm=use_spectral_norm,
+        ).eval()
+
+    conv = build()
+    x = torch.randn(2, 32, 33, width).bfloat16().float()
+    x.requires_grad_(True)
+    expected = conv(x)
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
+    # bfloat16 weights and outputs: about 1% of the largest output.
+    tolerance = 0.02 * expected.abs().max()
+    bfloat16_conv = build().bfloat16()
+    for _ in range(3):
+        with torch.no_grad():
+            y = bfloat16_conv(x.detach().bfloat16())
+        assert y.shape == expected.shape == (2, 32, 33, 1)
+        assert (y.float() - expected).abs().max() < tolerance
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x)
+        (grad,) = torch.autograd.grad(y.float().square().sum(), x)
+        assert y.dtype == torch.bfloat16
+        assert (y.float() - expected).abs().max() < tolerance
+        assert (grad - expected_grad).abs().max() < 0.02 * expected_grad.abs().max()
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from typeguard import typechecked
 from espnet_sovits_disc.discriminators.dispatch import (
     check_conv_algorithm,
     polyphase_pays_off,
+    strides_last_dim_to_one_column,
     uses_polyphase,
     weight_norm,
 )
@@ -114,7 +115,7 @@ class WeightNormConv(WeightNormalized):
             dilation=dilation,
             groups=groups,
         )
-        self._conv = F.conv1d if dims == 1 else F.conv2d
+        self._conv = F.conv1d if dims == 1 else conv2d
         self.stride = initial.stride
         self.padding = initial.padding
         self.dilation = initial.dilation
@@ -209,6 +210,49 @@ class WeightNormConvTranspose1d(WeightNormalized):
         )
 
 
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    stride: Tuple[int, int],
+    padding: Tuple[int, int],
+    dilation: Tuple[int, int],
+    groups: int,
+) -> torch.Tensor:
+    """``F.conv2d``, unstrided along W where it would stride down to one column
+    in bfloat16 on the CPU (``dispatch.strides_last_dim_to_one_column``).
+
+    Args:
+        x (Tensor): Input (B, C_in, H, W).
+        weight (Tensor): Kernel (C_out, C_in / groups, kH, kW).
+        bias (Tensor): Bias (C_out,).
+        stride (Tuple[int, int]): Stride.
+        padding (Tuple[int, int]): Zero padding on both sides.
+        dilation (Tuple[int, int]): Spacing of the kernel taps.
+        groups (int): Number of channel groups.
+
+    Returns:
+        Tensor: Output (B, C_out, H', W').
+
+    """
+    span = dilation[1] * (weight.size(-1) - 1) + 1
+    output_width = (x.size(-1) + 2 * padding[1] - span) // stride[1] + 1
+    if not strides_last_dim_to_one_column(x, stride[1], output_width):
+        return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    unstrided = (stride[0], 1)
+    return F.conv2d(x, weight, bias, unstrided, padding, dilation, groups)[..., :1]
+
+
+class SafeConv2d(torch.nn.Conv2d):
+    """``torch.nn.Conv2d`` (same parameters and keys) whose convolution is
+    ``conv2d`` above; the spectral-normalized 2-D convolutions use it."""
+
+    def _conv_forward(self, x, weight, bias):
+        return conv2d(
+            x, weight, bias, self.stride, self.padding, self.dilation, self.groups
+        )
+
+
 def _norm_except_dim0(weight: torch.Tensor) -> torch.Tensor:
     dims = tuple(range(1, weight.dim()))
     return torch.linalg.vector_norm(weight, dim=dims, keepdim=True)
@@ -264,7 +308,7 @@ def normalized_conv(
             groups=groups,
             conv_algorithm=conv_algorithm,
         )
-    conv_class = torch.nn.Conv1d if dims == 1 else torch.nn.Conv2d
+    conv_class = torch.nn.Conv1d if dims == 1 else SafeConv2d
     conv = conv_class(
         in_channels,
         out_channels,

@@ -132,6 +132,44 @@ def uses_polyphase(conv_algorithm: str, pays_off: bool, device: torch.device) ->
     return pays_off and conv_algorithm != "direct" and device.type == "cpu"
 
 
+def convolves_in_bfloat16_on_cpu(x: torch.Tensor) -> bool:
+    """Whether a convolution of ``x`` runs in bfloat16 on the CPU: ``x`` is
+    bfloat16, or float32 under a bfloat16 CPU autocast."""
+    if x.device.type != "cpu":
+        return False
+    if x.dtype == torch.bfloat16:
+        return True
+    return (
+        x.dtype == torch.float32
+        and torch.is_autocast_enabled("cpu")
+        and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    )
+
+
+def strides_last_dim_to_one_column(
+    x: torch.Tensor, last_stride: int, output_width: int
+) -> bool:
+    """Whether a 2-D convolution must run unstrided along its last dimension.
+
+    PyTorch's bfloat16 CPU ``conv2d`` (oneDNN, seen with torch 2.11 on
+    AVX-512 BF16 / AMX and AVX2 CPUs) returns wrong numbers, often
+    non-finite ones, when it strides along the last dimension down to a
+    single output column; the resolution discriminators do at their
+    shortest inputs. One column needs no stride: the convolution then runs
+    with stride 1 there and keeps its first column, the same window.
+
+    Args:
+        x (Tensor): Input (B, C, H, W).
+        last_stride (int): The convolution's stride along W.
+        output_width (int): Its output width.
+
+    Returns:
+        bool: True for such a convolution running in bfloat16 on the CPU.
+
+    """
+    return last_stride > 1 and output_width == 1 and convolves_in_bfloat16_on_cpu(x)
+
+
 def matmul_backend(device: torch.device, dtype: torch.dtype) -> str:
     """The matrix product the gemm convolutions use for ``dtype`` operands.
 
