@@ -1,10 +1,14 @@
 """LJSpeech recipe configurations and the conf/ presets.
 
-Every ``egs/ljspeech/tts1/conf/tuning/train_*.yaml`` is parsed by the
-plugin's task parser and built at full size (GPT-SoVITS's s2.json
-numbers are checked on the built model), and takes one CPU training iteration
-through the plugin's trainer with the generator shrunk (the discriminator,
-losses, optimizers and schedulers kept as configured). Every preset in
+Every ``egs/ljspeech/tts1/conf/tuning/train_*.yaml`` of ``tts: sovits`` is
+parsed by the plugin's task parser and built at full size (GPT-SoVITS's
+s2.json numbers are checked on the built model), and takes one CPU training
+iteration through the plugin's trainer with the generator shrunk (the
+discriminator, losses, optimizers and schedulers kept as configured). The
+``*_gpt_sovits_s2_*.yaml`` configs of ``tts: gpt_sovits`` are built at full
+size and checked against GPT-SoVITS's s2.json / s2v2Pro.json and the golden
+parameter counts (their CLI run is in test_gpt_sovits_cli.py and
+test_recipes.py). Every preset in
 ``conf/`` is merged into a config with ``--tts_conf "$(cat preset)"`` and
 built.
 """
@@ -24,11 +28,14 @@ from espnet_sovits_disc.discriminators import (
     SoVITSMultiResolutionDiscriminator,
     SoVITSSVCDiscriminator,
 )
+from espnet_sovits_disc.gpt_sovits.symbols import SYMBOLS_FILE
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
+from tests.golden_s2 import golden_json
 
 ROOT = Path(__file__).resolve().parents[1]
 TUNING = ROOT / "egs" / "ljspeech" / "tts1" / "conf" / "tuning"
-TRAIN_CONFIGS = sorted(TUNING.glob("train_*.yaml"))
+S2_CONFIGS = sorted(TUNING.glob("*_gpt_sovits_s2_*.yaml"))
+TRAIN_CONFIGS = sorted(set(TUNING.glob("train_*.yaml")) - set(S2_CONFIGS))
 PRESETS = sorted((ROOT / "conf").glob("*.yaml"))
 MINI_CORPUS = ROOT / "egs" / "mini_ljspeech" / "tts1" / "corpus" / "LJSpeech-mini"
 LJSPEECH_TRAIN_UTTS = 12600  # tr_no_dev of local/data.sh
@@ -225,6 +232,70 @@ def test_variants_differ_from_v2_only_where_intended():
     ]
     stft = ["tts_conf.stft_loss_params", "tts_conf.lambda_stft"]
     assert without(svc, *disc, *losses, *stft) == without(v2, *disc, *losses)
+
+
+# Parameters of GPT-SoVITS's multi-period discriminators (S + 5 or 7 periods).
+S2_DISCRIMINATOR_PARAMS = {"v2": 46_747_132, "v2Pro": 63_189_440}
+
+
+@pytest.mark.parametrize("config", S2_CONFIGS, ids=lambda p: p.stem)
+def test_gpt_sovits_s2_config_builds_the_reference_models(config, tmp_path):
+    args = GANTTSTask.get_parser().parse_args(
+        [
+            "--config",
+            str(config),
+            "--token_list",
+            str(SYMBOLS_FILE),
+            "--token_type",
+            "phn",
+            "--use_preprocessor",
+            "false",
+            "--output_dir",
+            str(tmp_path),
+        ]
+    )
+    model = GANTTSTask.build_model(args)
+    tts = model.tts
+    version = args.tts_conf["version"]
+    assert args.tts == "gpt_sovits" and type(tts).__name__ == "GPTSoVITS"
+    assert model.feats_extract is None and args.odim == 1025
+    # SynthesizerTrn of the version at the reference size, sovits_mpd to match.
+    assert n_params(tts.generator) == golden_json()["versions"][version]["n_params"]["total"]
+    assert n_params(tts.discriminator) == S2_DISCRIMINATOR_PARAMS[version]
+    assert tts.generator.config.segment_size * 640 == 20480
+    assert args.tts_conf["spectrogram_params"] == {
+        key: value for key, value in GPT_SOVITS_MEL.items() if key != "fs"
+    }
+    assert (args.tts_conf["lambda_mel"], args.tts_conf["lambda_kl"]) == (45.0, 1.0)
+    # s2_train.py's optimizers: text_low_lr_rate 0.4 on three generator groups.
+    optim_g, optim_d = GANTTSTask.build_optimizers(args, model)
+    assert [g["lr"] for g in optim_g.param_groups] == pytest.approx([1e-4] + [4e-5] * 3)
+    assert args.optim == args.optim2 == "adamw"
+    assert args.optim_conf == args.optim2_conf == GPT_SOVITS_ADAMW
+    passes = args.num_iters_per_epoch * args.batch_size / LJSPEECH_TRAIN_UTTS
+    assert args.scheduler_conf["gamma"] == pytest.approx(0.999875**passes, rel=0, abs=1e-15)
+    assert args.scheduler2_conf == args.scheduler_conf
+    assert args.batch_size == 32 and args.use_amp is True and args.grad_clip <= 0
+    assert args.generator_first is False and args.unused_parameters is True
+    if args.init_param:
+        # The file run_gpt_sovits.sh's stage 4 writes for this config.
+        assert args.init_param == [f"exp/pretrained/{config.stem}.pth"]
+
+
+def test_gpt_sovits_s2_variants_differ_only_where_intended():
+    """v2Pro: the version; fine-tuning: init_param and the schedule."""
+    v2 = load(TUNING / "train_gpt_sovits_s2_v2.yaml")
+    v2pro = load(TUNING / "train_gpt_sovits_s2_v2pro.yaml")
+    finetune = load(TUNING / "finetune_gpt_sovits_s2_v2.yaml")
+    assert [p.stem for p in S2_CONFIGS] == [
+        "finetune_gpt_sovits_s2_v2",
+        "train_gpt_sovits_s2_v2",
+        "train_gpt_sovits_s2_v2pro",
+    ]
+    assert v2pro["tts_conf"]["version"] == "v2Pro"
+    assert without(v2pro, "tts_conf.version") == without(v2, "tts_conf.version")
+    assert finetune["max_epoch"] < v2["max_epoch"]
+    assert without(finetune, "init_param", "max_epoch") == without(v2, "max_epoch")
 
 
 @pytest.fixture(scope="module")
