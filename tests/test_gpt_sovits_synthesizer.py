@@ -4,7 +4,7 @@ Full-size v2 and v2Pro with the golden weights: the state-dict layout (776 /
 781 keys) and parameter counts, the training forward under the golden
 protocol (every Dropout's p set to 0, the seed right before the call; the
 two random draws in the reference's order), ``extract_latent`` and
-``decode`` with noise 0 and 0.5, the step's KL loss and generated log-mel, within the README's tolerances (float
+``decode`` with noise 0 and 0.5, v2Pro's speaker conditioning, the step's KL loss and generated log-mel, within the README's tolerances (float
 arrays elementwise, sums rtol 1e-4, integers exactly).
 """
 
@@ -23,6 +23,7 @@ from tests.golden_s2 import (
     golden_model,
     tensor,
     training_forward,
+    y_mask,
 )
 
 def compare(actual: torch.Tensor, name: str) -> None:
@@ -59,6 +60,19 @@ def test_training_forward_equals_the_reference(version):
         == golden_json()["versions"][version]["scalars"]["train.kl_ssl"]
     )
     assert not model.ssl_proj.training and not model.quantizer.training
+
+
+def test_v2pro_speaker_conditioning_equals_the_reference():
+    """sv_emb, ``ge = prelu(ref_enc.ge + sv_emb)`` and ``ge_to512(ge)``."""
+    model = golden_model("v2Pro").eval()
+    with torch.no_grad():
+        projected = model.sv_emb(tensor("input.sv_emb"))
+        ge, mrte_ge = model.global_conditioning(
+            tensor("input.y"), y_mask(), tensor("input.sv_emb")
+        )
+    for actual, name in ((projected, "sv_emb"), (ge, "ge"), (mrte_ge, "ge512")):
+        assert_close(actual, f"v2Pro.{name}")
+        assert_sums(actual, f"v2Pro.{name}")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
