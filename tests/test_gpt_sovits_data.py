@@ -126,15 +126,24 @@ def test_dump_dir_of_a_set(tmp_path, hubert_dir, capsys):
 
     sv_dir = tmp_path / "sv"
     sv_dir.mkdir()
-    np.save(sv_dir / "u0.npy", np.zeros(20480, np.float32))
-    with pytest.raises(ValueError, match="no speaker-verification embedding .*u2.npy"):
+    first = np.linspace(-1, 1, 20480, dtype=np.float32)
+    np.save(sv_dir / "u0.npy", first)
+    with pytest.raises(ValueError, match=r"no speaker-verification embedding for u2 .*u2\.wav\.pt"):
         write_sv_embeddings(dump, sv_dir)
     np.save(sv_dir / "u2.npy", np.zeros(512, np.float32))
     with pytest.raises(ValueError, match=r"shape \(512,\); v2Pro's sv_emb is \(20480,\)"):
         write_sv_embeddings(dump, sv_dir)
-    np.save(sv_dir / "u2.npy", np.zeros(20480, np.float32))
+    (sv_dir / "u2.npy").unlink()
+    torch.save({"emb": torch.ones(1, 20480)}, sv_dir / "u2.wav.pt")
+    with pytest.raises(ValueError, match="holds a dict, not a tensor"):
+        write_sv_embeddings(dump, sv_dir)
+    second = torch.rand(1, 20480, dtype=torch.float16)  # (1, 20480), as 2-get-sv.py saves it
+    torch.save(second, sv_dir / "u2.wav.pt")
     write_sv_embeddings(dump, sv_dir)
-    assert list(read_table(dump / "spembs.scp")) == ["u0", "u2"]
+    embeddings = read_table(dump / "spembs.scp")
+    assert list(embeddings) == ["u0", "u2"]
+    np.testing.assert_array_equal(np.load(embeddings["u0"]), first)
+    np.testing.assert_array_equal(np.load(embeddings["u2"]), second.float().numpy()[0])
 
     sf.write(tmp_path / "low.wav", synthesize(16000, seed=0), 16000)
     (tmp_path / "low.scp").write_text(f"low {tmp_path / 'low.wav'}\n")

@@ -11,19 +11,21 @@ Usage (one set; the recipe runs it for each)::
     python -m espnet_sovits_disc.bin.gpt_sovits_prepare features \\
         --wav_scp data/tr_no_dev/wav.scp --dump_dir dump/gpt_sovits/tr_no_dev \\
         --hubert_dir /path/to/chinese-hubert-base
-    # v2Pro: precomputed speaker-verification embeddings <dir>/<utt>.npy
-    # (20480,) -> <dump>/spembs.scp
+    # v2Pro: precomputed speaker-verification embeddings, <dir>/<utt>.npy
+    # (20480,) or GPT-SoVITS's 7-sv_cn/<utt>.wav.pt -> <dump>/spembs.scp
     python -m espnet_sovits_disc.bin.gpt_sovits_prepare sv_embeddings \\
         --dump_dir dump/gpt_sovits/tr_no_dev --sv_emb_dir /path/to/sv_embeddings
 """
 
 import argparse
+import pickle
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 import soundfile as sf
+import torch
 
 from espnet_sovits_disc.gpt_sovits.phonemes import EnglishPhonemizer
 from espnet_sovits_disc.gpt_sovits.ssl_features import SPEECH_RATE, HuBERTFeatures
@@ -91,25 +93,69 @@ def write_features(wav_scp: Path, dump_dir: Path, features: HuBERTFeatures) -> L
     return skipped
 
 
-def write_sv_embeddings(dump_dir: Path, sv_emb_dir: Path) -> None:
-    """Write ``<dump_dir>/spembs.scp`` for the utterances of its ``wav.scp``.
+def sv_embedding_file(sv_emb_dir: Path, utt: str) -> Path:
+    """The embedding of ``utt`` in ``sv_emb_dir``: ``<utt>.npy``, or as
+    GPT-SoVITS's ``2-get-sv.py`` names it in ``7-sv_cn/``, ``<utt>.wav.pt``
+    (or ``<utt>.pt``).
 
     Raises:
-        ValueError: If an embedding is missing or not (20480,).
+        ValueError: If there is none.
 
     """
+    names = (f"{utt}.npy", f"{utt}.wav.pt", f"{utt}.pt")
+    for name in names:
+        if (sv_emb_dir / name).is_file():
+            return sv_emb_dir / name
+    raise ValueError(
+        f"no speaker-verification embedding for {utt} in {sv_emb_dir} (looked for "
+        f"{', '.join(names)}): make one per utterance, e.g. with GPT-SoVITS's "
+        "prepare_datasets/2-get-sv.py (its 7-sv_cn folder), see the recipe's README"
+    )
+
+
+def read_sv_embedding(path: Path) -> np.ndarray:
+    """A (20480,) float32 embedding from a ``.npy`` file or a GPT-SoVITS
+    ``.pt`` tensor of shape (1, 20480), read weights-only.
+
+    Raises:
+        ValueError: If the file holds anything else.
+
+    """
+    if path.suffix == ".npy":
+        embedding = np.load(path)
+    else:
+        try:
+            tensor = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise ValueError(
+                f"{path} is not a tensor file a weights-only load reads: {error}"
+            ) from error
+        if not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"{path} holds a {type(tensor).__name__}, not a tensor")
+        embedding = tensor.float().numpy()
+    if embedding.shape not in ((SV_EMB_DIM,), (1, SV_EMB_DIM)):
+        raise ValueError(
+            f"{path} has shape {embedding.shape}; v2Pro's sv_emb is ({SV_EMB_DIM},) "
+            f"(or (1, {SV_EMB_DIM}) as GPT-SoVITS saves it)"
+        )
+    return embedding.reshape(SV_EMB_DIM).astype(np.float32)
+
+
+def write_sv_embeddings(dump_dir: Path, sv_emb_dir: Path) -> None:
+    """Write ``<dump_dir>/spembs.scp`` (and ``<dump_dir>/sv_emb/<utt>.npy``)
+    for the utterances of its ``wav.scp``.
+
+    Raises:
+        ValueError: If an embedding is missing or not 20480 values.
+
+    """
+    out_dir = dump_dir / "sv_emb"
+    out_dir.mkdir(parents=True, exist_ok=True)
     table = {}
     for utt in read_table(dump_dir / "wav.scp"):
-        path = Path(sv_emb_dir) / f"{utt}.npy"
-        if not path.is_file():
-            raise ValueError(
-                f"no speaker-verification embedding {path}: make one (20480,) "
-                "float32 .npy per utterance (see the recipe's README)"
-            )
-        shape = np.load(path, mmap_mode="r").shape
-        if shape != (SV_EMB_DIM,):
-            raise ValueError(f"{path} has shape {shape}; v2Pro's sv_emb is ({SV_EMB_DIM},)")
-        table[utt] = str(path.resolve())
+        embedding = read_sv_embedding(sv_embedding_file(Path(sv_emb_dir), utt))
+        np.save(out_dir / f"{utt}.npy", embedding)
+        table[utt] = str((out_dir / f"{utt}.npy").resolve())
     write_table(dump_dir / "spembs.scp", table)
 
 
@@ -126,7 +172,7 @@ def get_parser() -> argparse.ArgumentParser:
     features.add_argument("--wav_scp", type=Path, required=True)
     features.add_argument("--hubert_dir", type=Path, required=True)
     features.add_argument("--device", default="cpu")
-    sv = commands.add_parser("sv_embeddings", help="<dir>/<utt>.npy -> spembs.scp")
+    sv = commands.add_parser("sv_embeddings", help="<dir>/<utt>.npy or <utt>.wav.pt -> spembs.scp")
     sv.add_argument("--sv_emb_dir", type=Path, required=True)
     for command in (phonemes, features, sv):
         command.add_argument("--dump_dir", type=Path, required=True)
