@@ -110,6 +110,35 @@ def named_terms(
     return {f"{prefix}_{n}": t.item() for n, t in zip(names, terms)}
 
 
+def discriminator_turn_loss(
+    discriminator: torch.nn.Module,
+    adv_loss: SoVITSDiscriminatorLoss,
+    outs_hat: List[List[torch.Tensor]],
+    outs: List[List[torch.Tensor]],
+) -> Tuple[torch.Tensor, Dict[str, float]]:
+    """The discriminator's adversarial loss on generated (``outs_hat``) and
+    real (``outs``) scores, in float32, and its stats: the totals and each
+    sub-discriminator's real and fake terms.
+
+    Returns:
+        Tuple[Tensor, Dict[str, float]]: The loss (scalar) and the stats.
+
+    """
+    with torch.autocast(device_type=outs_hat[0][-1].device.type, enabled=False):
+        real_terms, fake_terms = adv_loss.terms(outs_hat, outs)
+        real_loss = adv_loss.reduce(real_terms)
+        fake_loss = adv_loss.reduce(fake_terms)
+        loss = real_loss + fake_loss
+    stats = dict(
+        discriminator_loss=loss.item(),
+        discriminator_real_loss=real_loss.item(),
+        discriminator_fake_loss=fake_loss.item(),
+    )
+    stats.update(named_terms(discriminator, "discriminator_real_loss", real_terms))
+    stats.update(named_terms(discriminator, "discriminator_fake_loss", fake_terms))
+    return loss, stats
+
+
 @contextlib.contextmanager
 def discriminator_without_parameter_grads(
     discriminator: torch.nn.Module, keep: bool = False
@@ -459,19 +488,8 @@ class SoVITS(VITS):
             p_hat = self.discriminator(speech_hat_.detach())
             p = self.discriminator(speech_)
 
-        with torch.autocast(device_type=speech_hat_.device.type, enabled=False):
-            real_terms, fake_terms = self.discriminator_adv_loss.terms(p_hat, p)
-            real_loss = self.discriminator_adv_loss.reduce(real_terms)
-            fake_loss = self.discriminator_adv_loss.reduce(fake_terms)
-            loss = real_loss + fake_loss
-
-        stats = dict(
-            discriminator_loss=loss.item(),
-            discriminator_real_loss=real_loss.item(),
-            discriminator_fake_loss=fake_loss.item(),
+        loss, stats = discriminator_turn_loss(
+            self.discriminator, self.discriminator_adv_loss, p_hat, p
         )
-        stats.update(named_terms(self.discriminator, "discriminator_real_loss", real_terms))
-        stats.update(named_terms(self.discriminator, "discriminator_fake_loss", fake_terms))
-
         loss, stats, weight = force_gatherable((loss, stats, text.size(0)), loss.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 1}

@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from espnet_sovits_disc.gpt_sovits.symbols import SYMBOLS_FILE
+from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
 from tests.tiny_corpus import TinyCorpus, tiny_train_config, write_corpus
 
 FS = 32000
@@ -126,3 +127,24 @@ def gpt_sovits_train_config(version: str = "v2") -> Dict:
     }
     config.update(use_tensorboard=False, num_att_plot=0)
     return config
+
+
+def build_gpt_sovits_model(config: Path, output_dir: Path, *extra: str):
+    """The arguments and model that the plugin's GANTTSTask builds from a
+    ``tts: gpt_sovits`` config (GPT-SoVITS's phoneme symbols as tokens)."""
+    args = GANTTSTask.get_parser().parse_args(
+        [
+            "--config",
+            str(config),
+            "--token_list",
+            str(SYMBOLS_FILE),
+            "--token_type",
+            "phn",
+            "--use_preprocessor",
+            "false",
+            "--output_dir",
+            str(output_dir),
+            *extra,
+        ]
+    )
+    return args, GANTTSTask.build_model(args)

@@ -28,9 +28,9 @@ from espnet_sovits_disc.discriminators import (
     SoVITSMultiResolutionDiscriminator,
     SoVITSSVCDiscriminator,
 )
-from espnet_sovits_disc.gpt_sovits.symbols import SYMBOLS_FILE
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
 from tests.golden_s2 import golden_json
+from tests.gpt_sovits_corpus import build_gpt_sovits_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TUNING = ROOT / "egs" / "ljspeech" / "tts1" / "conf" / "tuning"
@@ -240,21 +240,7 @@ S2_DISCRIMINATOR_PARAMS = {"v2": 46_747_132, "v2Pro": 63_189_440}
 
 @pytest.mark.parametrize("config", S2_CONFIGS, ids=lambda p: p.stem)
 def test_gpt_sovits_s2_config_builds_the_reference_models(config, tmp_path):
-    args = GANTTSTask.get_parser().parse_args(
-        [
-            "--config",
-            str(config),
-            "--token_list",
-            str(SYMBOLS_FILE),
-            "--token_type",
-            "phn",
-            "--use_preprocessor",
-            "false",
-            "--output_dir",
-            str(tmp_path),
-        ]
-    )
-    model = GANTTSTask.build_model(args)
+    args, model = build_gpt_sovits_model(config, tmp_path)
     tts = model.tts
     version = args.tts_conf["version"]
     assert args.tts == "gpt_sovits" and type(tts).__name__ == "GPTSoVITS"

@@ -17,7 +17,7 @@ import torch
 from espnet_sovits_disc.gpt_sovits.batch import aligned_ssl, even_frames, spectrogram_and_ssl
 from espnet_sovits_disc.gpt_sovits.espnet_model import SSLGANTTSModel
 from espnet_sovits_disc.gpt_sovits.gan_tts import GPTSoVITS, slice_frames
-from espnet_sovits_disc.gpt_sovits.symbols import SYMBOLS_FILE, v2_symbol_ids, v2_symbols
+from espnet_sovits_disc.gpt_sovits.symbols import v2_symbol_ids, v2_symbols
 from espnet_sovits_disc.gpt_sovits.text_encoder import V2_SYMBOLS
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
 from tests.golden_s2 import (
@@ -28,7 +28,11 @@ from tests.golden_s2 import (
     tensor,
     training_forward,
 )
-from tests.gpt_sovits_corpus import TINY_SYNTHESIZER, gpt_sovits_train_config
+from tests.gpt_sovits_corpus import (
+    TINY_SYNTHESIZER,
+    build_gpt_sovits_model,
+    gpt_sovits_train_config,
+)
 from tests.tiny_corpus import synthesize, write_config
 
 HOP = 640
@@ -103,22 +107,7 @@ def test_ssl_alignment_rules():
 
 def build(tmp_path, version="v2", *extra):
     config = write_config(tmp_path / "train.yaml", gpt_sovits_train_config(version))
-    args = GANTTSTask.get_parser().parse_args(
-        [
-            "--config",
-            str(config),
-            "--token_list",
-            str(SYMBOLS_FILE),
-            "--token_type",
-            "phn",
-            "--use_preprocessor",
-            "false",
-            "--output_dir",
-            str(tmp_path / "exp"),
-            *extra,
-        ]
-    )
-    return args, GANTTSTask.build_model(args)
+    return build_gpt_sovits_model(config, tmp_path / "exp", *extra)
 
 
 @pytest.mark.parametrize("version, periods", [("v2", 5), ("v2Pro", 7)])

@@ -32,7 +32,11 @@ from espnet_sovits_disc.losses import (
     SoVITSKLLoss,
 )
 from espnet_sovits_disc.mel import LogMelSpectrogram
-from espnet_sovits_disc.model import discriminator_without_parameter_grads, named_terms
+from espnet_sovits_disc.model import (
+    discriminator_turn_loss,
+    discriminator_without_parameter_grads,
+    named_terms,
+)
 from espnet_sovits_disc.registry import get_discriminator_class
 
 # The enc_p parts that s2_train.py trains at ``text_low_lr_rate`` times the
@@ -355,18 +359,9 @@ class GPTSoVITS(AbsGANTTS):
         self, speech_hat: torch.Tensor, speech_real: torch.Tensor, batch_size: int
     ) -> Dict[str, Any]:
         p, p_hat = self.discriminator.forward_pair(speech_real, speech_hat.detach())
-        with torch.autocast(device_type=speech_hat.device.type, enabled=False):
-            real_terms, fake_terms = self.discriminator_adv_loss.terms(p_hat, p)
-            real_loss = self.discriminator_adv_loss.reduce(real_terms)
-            fake_loss = self.discriminator_adv_loss.reduce(fake_terms)
-            loss = real_loss + fake_loss
-        stats = dict(
-            discriminator_loss=loss.item(),
-            discriminator_real_loss=real_loss.item(),
-            discriminator_fake_loss=fake_loss.item(),
+        loss, stats = discriminator_turn_loss(
+            self.discriminator, self.discriminator_adv_loss, p_hat, p
         )
-        stats.update(named_terms(self.discriminator, "discriminator_real_loss", real_terms))
-        stats.update(named_terms(self.discriminator, "discriminator_fake_loss", fake_terms))
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return {"loss": loss, "stats": stats, "weight": weight, "optim_idx": 1}
 
