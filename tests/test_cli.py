@@ -30,6 +30,7 @@ from espnet_sovits_disc.tasks.gan_tts import (
     apply_discriminator_options,
     apply_grad_clip,
 )
+from tests.scratch import scratch_folder
 from tests.tiny_corpus import (
     HOP_LENGTH,
     TEXTS,
@@ -47,11 +48,18 @@ TRAIN = "espnet_sovits_disc.bin.gan_tts_train"
 
 
 @pytest.fixture(scope="module")
-def vits_config(tiny_corpus):
+def cli_root(tmp_path_factory):
+    """This module's configs, statistics and experiments."""
+    with scratch_folder(tmp_path_factory, "cli") as root:
+        yield root
+
+
+@pytest.fixture(scope="module")
+def vits_config(cli_root):
     """A stock VITS config whose discriminator is ESPnet's, with parameters
     that ``sovits_mpd`` would refuse: only a reset makes the switch work."""
     return write_config(
-        tiny_corpus.root / "vits.yaml",
+        cli_root / "vits.yaml",
         tiny_train_config(
             "vits",
             discriminator_type="hifigan_multi_period_discriminator",
@@ -61,8 +69,8 @@ def vits_config(tiny_corpus):
 
 
 @pytest.fixture(scope="module")
-def stats(tiny_corpus, vits_config):
-    output_dir = tiny_corpus.root / "stats"
+def stats(tiny_corpus, cli_root, vits_config):
+    output_dir = cli_root / "stats"
     run_module(
         "espnet_sovits_disc.run",
         [
@@ -85,8 +93,8 @@ def stats(tiny_corpus, vits_config):
 
 
 @pytest.fixture(scope="module")
-def vits_exp(tiny_corpus, vits_config, stats):
-    exp = tiny_corpus.root / "exp_vits"
+def vits_exp(tiny_corpus, cli_root, vits_config, stats):
+    exp = cli_root / "exp_vits"
     run_module(
         TRAIN,
         train_args(tiny_corpus, vits_config, stats, exp)
@@ -96,6 +104,7 @@ def vits_exp(tiny_corpus, vits_config, stats):
 
 
 def sovits_args(tiny_corpus, stats, exp):
+    """Arguments of the ``tts: sovits`` run, its config beside ``exp``."""
     config = tiny_train_config("sovits")
     config.update(
         discriminator_type="sovits_mpd",
@@ -103,13 +112,13 @@ def sovits_args(tiny_corpus, stats, exp):
         generator_first=True,
     )
     return train_args(
-        tiny_corpus, write_config(tiny_corpus.root / "sovits.yaml", config), stats, exp
+        tiny_corpus, write_config(exp.parent / "sovits.yaml", config), stats, exp
     )
 
 
 @pytest.fixture(scope="module")
-def sovits_exp(tiny_corpus, stats):
-    exp = tiny_corpus.root / "exp_sovits"
+def sovits_exp(tiny_corpus, cli_root, stats):
+    exp = cli_root / "exp_sovits"
     run_module(TRAIN, sovits_args(tiny_corpus, stats, exp))
     return exp, load_reporter(exp)
 

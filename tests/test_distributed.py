@@ -36,6 +36,7 @@ import torch
 
 from tests import ddp_helpers
 from tests.ddp_helpers import SMALL_DISCRIMINATORS
+from tests.scratch import scratch_folder
 from tests.tiny_corpus import train_args
 
 NAMES = list(SMALL_DISCRIMINATORS)
@@ -54,12 +55,12 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory):
     """Both turns, 2 iterations, 2 gloo ranks, for each discriminator."""
-    out_dir = tmp_path_factory.mktemp("ddp_gan_pair")
-    ddp_helpers.spawn(ddp_helpers.gan_pair_worker, NAMES, str(out_dir))
-    return [
-        torch.load(out_dir / f"rank{r}.pt", weights_only=True)
-        for r in range(ddp_helpers.WORLD_SIZE)
-    ]
+    with scratch_folder(tmp_path_factory, "ddp_gan_pair") as out_dir:
+        ddp_helpers.spawn(ddp_helpers.gan_pair_worker, NAMES, str(out_dir))
+        return [
+            torch.load(out_dir / f"rank{r}.pt", weights_only=True)
+            for r in range(ddp_helpers.WORLD_SIZE)
+        ]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -203,12 +204,12 @@ def test_plugin_trainer_needs_unused_parameters_true_under_ddp(prepared_corpus, 
 
 @pytest.fixture(scope="module")
 def sovits_ranks(prepared_corpus, tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp("ddp_sovits")
-    ddp_helpers.spawn(ddp_helpers.sovits_worker, prepared_corpus, str(out_dir))
-    return [
-        torch.load(out_dir / f"sovits_rank{r}.pt", weights_only=False)
-        for r in range(ddp_helpers.WORLD_SIZE)
-    ]
+    with scratch_folder(tmp_path_factory, "ddp_sovits") as out_dir:
+        ddp_helpers.spawn(ddp_helpers.sovits_worker, prepared_corpus, str(out_dir))
+        return [
+            torch.load(out_dir / f"sovits_rank{r}.pt", weights_only=False)
+            for r in range(ddp_helpers.WORLD_SIZE)
+        ]
 
 
 def test_sovits_under_ddp_ranks_stay_identical(sovits_ranks):

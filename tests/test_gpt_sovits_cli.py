@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests.gpt_sovits_corpus import HOP, gpt_sovits_train_config, write_gpt_sovits_corpus
+from tests.scratch import scratch_folder
 from tests.tiny_corpus import run_module, write_config
 
 pytestmark = pytest.mark.slow
@@ -27,44 +28,44 @@ def stage_args(data, config, stats, exp):
 @pytest.fixture(scope="module", params=["v2", "v2Pro"])
 def run(request, tmp_path_factory):
     version = request.param
-    root = tmp_path_factory.mktemp(f"gpt_sovits_{version}")
-    data = write_gpt_sovits_corpus(root / "corpus", version)
-    config = gpt_sovits_train_config(version)
-    one_epoch = write_config(root / "epochs1.yaml", config)
-    two_epochs = write_config(root / "epochs2.yaml", dict(config, max_epoch=2))
-    stats, exp = root / "stats", root / "exp"
-    shapes = []
-    for split in ("train", "valid"):
-        shapes += [f"--{split}_shape_file", str(data.split_dir(split) / "wav.scp")]
-    run_module(
-        TRAIN,
-        ["--collect_stats", "true", "--config", str(one_epoch), *data.data_args(),
-         *shapes, "--output_dir", str(stats)],
-    )
-    run_module(TRAIN, stage_args(data, one_epoch, stats, exp))
-    after_epoch1 = torch.load(exp / "1epoch.pth", map_location="cpu")
-    resumed = run_module(
-        TRAIN, stage_args(data, two_epochs, stats, exp) + ["--resume", "true"]
-    )
-    decode = root / "decode"
-    triples = []
-    for triple in data.triples("valid"):
-        triples += ["--data_path_and_name_and_type", triple]
-    run_module(
-        "espnet_sovits_disc.bin.gpt_sovits_inference",
-        ["--train_config", str(exp / "config.yaml"), "--model_file",
-         str(exp / "latest.pth"), *triples, "--output_dir", str(decode),
-         "--noise_scale", "0.5"],
-    )
-    return dict(
-        data=data,
-        exp=exp,
-        stats=stats,
-        decode=decode,
-        after_epoch1=after_epoch1,
-        resume_log=resumed.stdout + resumed.stderr,
-        version=version,
-    )
+    with scratch_folder(tmp_path_factory, f"gpt_sovits_{version}") as root:
+        data = write_gpt_sovits_corpus(root / "corpus", version)
+        config = gpt_sovits_train_config(version)
+        one_epoch = write_config(root / "epochs1.yaml", config)
+        two_epochs = write_config(root / "epochs2.yaml", dict(config, max_epoch=2))
+        stats, exp = root / "stats", root / "exp"
+        shapes = []
+        for split in ("train", "valid"):
+            shapes += [f"--{split}_shape_file", str(data.split_dir(split) / "wav.scp")]
+        run_module(
+            TRAIN,
+            ["--collect_stats", "true", "--config", str(one_epoch), *data.data_args(),
+             *shapes, "--output_dir", str(stats)],
+        )
+        run_module(TRAIN, stage_args(data, one_epoch, stats, exp))
+        after_epoch1 = torch.load(exp / "1epoch.pth", map_location="cpu")
+        resumed = run_module(
+            TRAIN, stage_args(data, two_epochs, stats, exp) + ["--resume", "true"]
+        )
+        decode = root / "decode"
+        triples = []
+        for triple in data.triples("valid"):
+            triples += ["--data_path_and_name_and_type", triple]
+        run_module(
+            "espnet_sovits_disc.bin.gpt_sovits_inference",
+            ["--train_config", str(exp / "config.yaml"), "--model_file",
+             str(exp / "latest.pth"), *triples, "--output_dir", str(decode),
+             "--noise_scale", "0.5"],
+        )
+        yield dict(
+            data=data,
+            exp=exp,
+            stats=stats,
+            decode=decode,
+            after_epoch1=after_epoch1,
+            resume_log=resumed.stdout + resumed.stderr,
+            version=version,
+        )
 
 
 def test_stats_hold_the_features_and_embeddings(run):

@@ -48,6 +48,7 @@ from tests.golden import (
     reference_state_dict,
     reference_state_dict_layout,
 )
+from tests.scratch import scratch_folder
 from tests.tiny_corpus import TINY_GENERATOR_PARAMS
 
 PREFIX = "tts.discriminator."
@@ -140,17 +141,17 @@ def weights():
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, weights):
     """Reference-layout checkpoint files per case, written once."""
-    folder = tmp_path_factory.mktemp("reference")
     cache = {}
+    with scratch_folder(tmp_path_factory, "reference") as folder:
 
-    def get(case):
-        if case not in cache:
-            wrap, _ = CONTAINERS[case]
-            cache[case] = folder / f"{case}.pth"
-            torch.save(wrap(weights(case)), cache[case])
-        return cache[case]
+        def get(case):
+            if case not in cache:
+                wrap, _ = CONTAINERS[case]
+                cache[case] = folder / f"{case}.pth"
+                torch.save(wrap(weights(case)), cache[case])
+            return cache[case]
 
-    return get
+        yield get
 
 
 def build_with(case, state_dict):

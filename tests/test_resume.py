@@ -31,6 +31,7 @@ import pytest
 import torch
 import yaml
 
+from tests.scratch import scratch_folder
 from tests.tiny_corpus import train_args
 
 # Real ESPnet training runs, interrupted and resumed.
@@ -71,26 +72,26 @@ def finish(proc, timeout=600):
 @pytest.fixture(scope="module")
 def runs(prepared_corpus, tmp_path_factory):
     corpus, config, stats = prepared_corpus
-    root = tmp_path_factory.mktemp("resume")
-    conf = yaml.safe_load(config.read_text())
-    configs = {}
-    for epochs in (1, 2):
-        configs[epochs] = root / f"epochs{epochs}.yaml"
-        configs[epochs].write_text(yaml.safe_dump(dict(conf, max_epoch=epochs)))
-    # A (2 epochs) and B's first epoch in parallel, then B resumed.
-    proc_a = start(corpus, configs[2], stats, root / "A")
-    proc_b = start(corpus, configs[1], stats, root / "B")
-    finish(proc_a)
-    finish(proc_b)
-    after_epoch1 = torch.load(root / "B" / "checkpoint.pth", weights_only=False)
-    log = finish(start(corpus, configs[2], stats, root / "B", ["--resume", "true"]))
-    return {
-        "A": torch.load(root / "A" / "checkpoint.pth", weights_only=False),
-        "B": torch.load(root / "B" / "checkpoint.pth", weights_only=False),
-        "B1": after_epoch1,
-        "resume_log": log,
-        "root": root,
-    }
+    with scratch_folder(tmp_path_factory, "resume") as root:
+        conf = yaml.safe_load(config.read_text())
+        configs = {}
+        for epochs in (1, 2):
+            configs[epochs] = root / f"epochs{epochs}.yaml"
+            configs[epochs].write_text(yaml.safe_dump(dict(conf, max_epoch=epochs)))
+        # A (2 epochs) and B's first epoch in parallel, then B resumed.
+        proc_a = start(corpus, configs[2], stats, root / "A")
+        proc_b = start(corpus, configs[1], stats, root / "B")
+        finish(proc_a)
+        finish(proc_b)
+        after_epoch1 = torch.load(root / "B" / "checkpoint.pth", weights_only=False)
+        log = finish(start(corpus, configs[2], stats, root / "B", ["--resume", "true"]))
+        yield {
+            "A": torch.load(root / "A" / "checkpoint.pth", weights_only=False),
+            "B": torch.load(root / "B" / "checkpoint.pth", weights_only=False),
+            "B1": after_epoch1,
+            "resume_log": log,
+            "root": root,
+        }
 
 
 def test_interrupted_run_stopped_after_epoch_1_and_resumed(runs):
