@@ -12,8 +12,9 @@ from typing import Dict, List
 
 import numpy as np
 import soundfile as sf
+import yaml
 
-from espnet_sovits_disc.gpt_sovits.symbols import SYMBOLS_FILE
+from espnet_sovits_disc.gpt_sovits.symbols import inventory_file
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
 from tests.tiny_corpus import TinyCorpus, tiny_train_config, write_corpus
 
@@ -57,7 +58,7 @@ class GPTSoVITSCorpus:
             "--token_type",
             "phn",
             "--token_list",
-            str(SYMBOLS_FILE),
+            str(inventory_file(self.version)),
         ]
         for split in ("train", "valid"):
             for triple in self.triples(split):
@@ -131,13 +132,14 @@ def gpt_sovits_train_config(version: str = "v2") -> Dict:
 
 def build_gpt_sovits_model(config: Path, output_dir: Path, *extra: str):
     """The arguments and model that the plugin's GANTTSTask builds from a
-    ``tts: gpt_sovits`` config (GPT-SoVITS's phoneme symbols as tokens)."""
+    ``tts: gpt_sovits`` config (its version's phoneme symbols as tokens)."""
+    version = yaml.safe_load(config.read_text())["tts_conf"].get("version", "v2")
     args = GANTTSTask.get_parser().parse_args(
         [
             "--config",
             str(config),
             "--token_list",
-            str(SYMBOLS_FILE),
+            str(inventory_file(version)),
             "--token_type",
             "phn",
             "--use_preprocessor",

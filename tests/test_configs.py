@@ -235,7 +235,17 @@ def test_variants_differ_from_v2_only_where_intended():
 
 
 # Parameters of GPT-SoVITS's multi-period discriminators (S + 5 or 7 periods).
-S2_DISCRIMINATOR_PARAMS = {"v2": 46_747_132, "v2Pro": 63_189_440}
+S2_DISCRIMINATOR_PARAMS = {"v1": 46_747_132, "v2": 46_747_132, "v2Pro": 63_189_440}
+
+# v1 (no golden data): v2's generator with 322 embedding rows instead of 732
+# and a reference encoder reading 1025 bins instead of 704 (test_gpt_sovits_v1.py).
+V1_GENERATOR_PARAMS = 51_272_448
+
+
+def generator_params(version):
+    if version == "v1":
+        return V1_GENERATOR_PARAMS
+    return golden_json()["versions"][version]["n_params"]["total"]
 
 
 @pytest.mark.parametrize("config", S2_CONFIGS, ids=lambda p: p.stem)
@@ -246,7 +256,7 @@ def test_gpt_sovits_s2_config_builds_the_reference_models(config, tmp_path):
     assert args.tts == "gpt_sovits" and type(tts).__name__ == "GPTSoVITS"
     assert model.feats_extract is None and args.odim == 1025
     # SynthesizerTrn of the version at the reference size, sovits_mpd to match.
-    assert n_params(tts.generator) == golden_json()["versions"][version]["n_params"]["total"]
+    assert n_params(tts.generator) == generator_params(version)
     assert n_params(tts.discriminator) == S2_DISCRIMINATOR_PARAMS[version]
     assert tts.generator.config.segment_size * 640 == 20480
     assert args.tts_conf["spectrogram_params"] == {
@@ -269,11 +279,14 @@ def test_gpt_sovits_s2_config_builds_the_reference_models(config, tmp_path):
 
 
 def test_gpt_sovits_s2_variants_differ_only_where_intended():
-    """v2Pro: the version; fine-tuning: init_param and the schedule."""
+    """v2Pro: the version; fine-tuning: init_param and the schedule; v1
+    fine-tuning: v2's but for the version and its init_param file."""
     v2 = load(TUNING / "train_gpt_sovits_s2_v2.yaml")
     v2pro = load(TUNING / "train_gpt_sovits_s2_v2pro.yaml")
     finetune = load(TUNING / "finetune_gpt_sovits_s2_v2.yaml")
+    finetune_v1 = load(TUNING / "finetune_gpt_sovits_s2_v1.yaml")
     assert [p.stem for p in S2_CONFIGS] == [
+        "finetune_gpt_sovits_s2_v1",
         "finetune_gpt_sovits_s2_v2",
         "train_gpt_sovits_s2_v2",
         "train_gpt_sovits_s2_v2pro",
@@ -282,6 +295,10 @@ def test_gpt_sovits_s2_variants_differ_only_where_intended():
     assert without(v2pro, "tts_conf.version") == without(v2, "tts_conf.version")
     assert finetune["max_epoch"] < v2["max_epoch"]
     assert without(finetune, "init_param", "max_epoch") == without(v2, "max_epoch")
+    assert finetune_v1["tts_conf"]["version"] == "v1"
+    assert without(finetune_v1, "tts_conf.version", "init_param") == without(
+        finetune, "tts_conf.version", "init_param"
+    )
 
 
 @pytest.fixture(scope="module")

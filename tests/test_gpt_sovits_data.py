@@ -24,7 +24,7 @@ from espnet_sovits_disc.gpt_sovits.phonemes import (
     phoneme_ids,
 )
 from espnet_sovits_disc.gpt_sovits.ssl_features import HuBERTFeatures
-from espnet_sovits_disc.gpt_sovits.symbols import v2_symbol_ids
+from espnet_sovits_disc.gpt_sovits.symbols import inventory_ids
 from tests.tiny_corpus import synthesize
 
 LEXICON = {
@@ -44,7 +44,7 @@ def fixed_g2p(text):
 
 
 def ids(*symbols):
-    return [v2_symbol_ids()[s] for s in symbols]
+    return [inventory_ids("v2")[s] for s in symbols]
 
 
 def test_english_normalisation_as_the_reference():

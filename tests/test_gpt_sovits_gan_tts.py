@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from espnet_sovits_disc.gpt_sovits import SynthesizerConfig
 from espnet_sovits_disc.gpt_sovits.batch import aligned_ssl, even_frames, spectrogram_and_ssl
 from espnet_sovits_disc.gpt_sovits.espnet_model import SSLGANTTSModel
 from espnet_sovits_disc.gpt_sovits.gan_tts import GPTSoVITS, slice_frames
-from espnet_sovits_disc.gpt_sovits.symbols import v2_symbol_ids, v2_symbols
-from espnet_sovits_disc.gpt_sovits.text_encoder import V2_SYMBOLS
+from espnet_sovits_disc.gpt_sovits.symbols import inventory, inventory_ids
 from espnet_sovits_disc.tasks.gan_tts import GANTTSTask
 from tests.golden_s2 import (
     VERSIONS,
@@ -43,10 +43,10 @@ def y_wav_lengths() -> torch.Tensor:
 
 
 def test_symbols_are_the_reference_inventory():
-    symbols = v2_symbols()
-    assert len(symbols) == V2_SYMBOLS == 732
+    symbols = inventory("v2")
+    assert len(symbols) == SynthesizerConfig.for_version("v2").n_symbols == 732
     assert len(set(symbols)) == 732
-    ids = v2_symbol_ids()
+    ids = inventory_ids("v2")
     # symbols2.py: sorted base set, then "[" "]", Korean, Cantonese.
     assert (ids["!"], ids["AA1"], ids["SP"], ids["UNK"], ids["_"]) == (0, 7, 77, 86, 95)
     assert symbols[322:324] == ("[", "]")
@@ -57,7 +57,7 @@ def test_symbols_are_the_reference_inventory():
 def test_step_losses_equal_the_reference(version):
     """s2_train.py's mel (45 x L1 of the 128-mel log-mels), KL and commitment
     terms on the golden training forward."""
-    model = GPTSoVITS(idim=V2_SYMBOLS, version=version)
+    model = GPTSoVITS(idim=732, version=version)
     model.generator = golden_model(version)
     with torch.no_grad():
         outs = training_forward(version)
@@ -77,7 +77,7 @@ def test_batch_is_collated_as_the_reference_loader():
     """Per-utterance spectrograms (center=False, reflect padding) equal the
     golden ``input.y``; features one frame short get a replicated frame;
     both are zero-padded to 2 * (max_frames // 2 + 1) frames."""
-    model = GPTSoVITS(idim=V2_SYMBOLS, generator_params=TINY_SYNTHESIZER)
+    model = GPTSoVITS(idim=732, generator_params=TINY_SYNTHESIZER)
     frames = tensor("input.y_lengths")
     ssl = tensor("input.ssl").transpose(1, 2)
     spec, lengths, ssl_batch = spectrogram_and_ssl(
@@ -203,7 +203,7 @@ def test_inference_renders_the_codes_of_the_features(tmp_path, version):
 
 
 def test_clear_errors(tmp_path, token_list):
-    with pytest.raises(ValueError, match="has 58 entries; GPT-SoVITS's text embedding has 732"):
+    with pytest.raises(ValueError, match="has 58 entries; GPT-SoVITS v2's text embedding has 732 symbols: use the token list .*symbols_v2.txt"):
         GPTSoVITS(idim=58, generator_params=TINY_SYNTHESIZER)
     with pytest.raises(ValueError, match="odim=513 .* must equal n_fft // 2 \\+ 1 = 1025"):
         GPTSoVITS(idim=732, odim=513, generator_params=TINY_SYNTHESIZER)

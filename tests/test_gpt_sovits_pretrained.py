@@ -16,6 +16,7 @@ from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
 
 from espnet_sovits_disc.bin.gpt_sovits_weights import main as weights_main
 from espnet_sovits_disc.gpt_sovits.espnet_model import SSLGANTTSModel
+from espnet_sovits_disc.gpt_sovits import build_synthesizer
 from espnet_sovits_disc.gpt_sovits.gan_tts import GPTSoVITS
 from espnet_sovits_disc.pretrained import CheckpointError
 from espnet_sovits_disc.pretrained.synthesizer import (
@@ -155,6 +156,44 @@ def test_training_checkpoint_and_discriminator_initialise_the_espnet_model(tmp_p
     assert all(torch.equal(ours[k], v) for k, v in discriminator.state_dict().items())
 
 
+def test_v1_file_imports_trains_and_exports_as_gpt_sovits_reads_it(tmp_path):
+    """s2G488k.pth (322 text symbols, reference encoder on 1025 bins), with
+    s2D488k.pth: detected as v1, into tts: gpt_sovits v1, and back out as a
+    plain zip (GPT-SoVITS marks only v2Pro and later) whose config says v1."""
+    with torch.device("meta"):
+        layout = build_synthesizer("v1").state_dict()
+    weights = {key: fill_value(key, value.shape) for key, value in layout.items()}
+    torch.save({"weight": weights}, tmp_path / "s2G488k.pth")
+    discriminator = get_discriminator_class("sovits_mpd")(version="v1")
+    torch.save({"weight": discriminator.state_dict()}, tmp_path / "s2D488k.pth")
+    summary = import_synthesizer(
+        tmp_path / "s2G488k.pth", tmp_path / "init.pth",
+        discriminator_src=tmp_path / "s2D488k.pth",
+    )
+    assert summary.version == "v1" and summary.posterior_encoder == "included"
+    tts = GPTSoVITS(idim=322, version="v1")
+    model = SSLGANTTSModel(
+        feats_extract=None, normalize=None, pitch_extract=None, pitch_normalize=None,
+        energy_extract=None, energy_normalize=None, tts=tts,
+    )
+    load_pretrained_model(str(tmp_path / "init.pth"), model, ignore_init_mismatch=False)
+    loaded = tts.generator.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in weights.items())
+    export_synthesizer(tmp_path / "init.pth", tmp_path / "exported.pth")
+    assert (tmp_path / "exported.pth").read_bytes()[:2] == b"PK"
+    exported = load_the_gpt_sovits_way(tmp_path / "exported.pth")
+    assert exported["config"]["model"]["version"] == "v1"
+    assert exported["weight"]["enc_p.text_embedding.weight"].shape == (322, 192)
+    assert list(exported["weight"]) == [k for k in weights if "enc_q" not in k]
+    import_synthesizer(tmp_path / "exported.pth", tmp_path / "again.pth", reinit_enc_q=True)
+    first, again = torch.load(tmp_path / "init.pth"), torch.load(tmp_path / "again.pth")
+    for key, tensor in again.items():
+        if key.startswith("tts.generator.") and "enc_q" not in key:
+            assert torch.equal(tensor, first[key].half().float()), key
+    with pytest.raises(CheckpointError, match="holds a v1 generator but the configuration says version 'v2'"):
+        import_synthesizer(tmp_path / "s2G488k.pth", tmp_path / "o.pth", version="v2")
+
+
 def test_pickled_config_is_inert_data(tmp_path):
     write_sovits_weights(tmp_path / "voice.pth", "v2Pro")
     assert "utils" not in sys.modules
@@ -186,11 +225,11 @@ def test_clear_errors(tmp_path):
     (tmp_path / "junk.pth").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="starts with b'XY'"):
         import_synthesizer(tmp_path / "junk.pth", tmp_path / "o.pth")
-    v1 = golden_weights("v2")
-    v1["enc_p.text_embedding.weight"] = torch.zeros(322, 192)
-    torch.save({"weight": v1}, tmp_path / "s2G488k.pth")
-    with pytest.raises(CheckpointError, match="GPT-SoVITS v1 generator .* start from s2G2333k.pth"):
-        import_synthesizer(tmp_path / "s2G488k.pth", tmp_path / "o.pth")
+    flow_matching = golden_weights("v2")
+    del flow_matching["enc_p.text_embedding.weight"]
+    torch.save({"weight": flow_matching}, tmp_path / "s2Gv3.pth")
+    with pytest.raises(CheckpointError, match="GPT-SoVITS v3/v4 generator .* start from s2G488k.pth"):
+        import_synthesizer(tmp_path / "s2Gv3.pth", tmp_path / "o.pth")
     with pytest.raises(CheckpointError, match="output .* is the input"):
         import_synthesizer(tmp_path / "voice.pth", tmp_path / "voice.pth")
 

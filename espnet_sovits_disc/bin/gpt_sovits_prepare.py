@@ -168,6 +168,12 @@ def get_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     phonemes = commands.add_parser("phonemes", help="text -> text_int")
     phonemes.add_argument("--text", type=Path, required=True)
+    phonemes.add_argument(
+        "--version",
+        default="v2",
+        choices=["v1", "v2", "v2Pro", "v2ProPlus"],
+        help="the model's GPT-SoVITS version: v1 has its own phoneme inventory",
+    )
     features = commands.add_parser("features", help="wav.scp -> wav.scp, ssl_feats.scp")
     features.add_argument("--wav_scp", type=Path, required=True)
     features.add_argument("--hubert_dir", type=Path, required=True)
@@ -184,7 +190,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     try:
         if args.command == "phonemes":
-            count = write_phonemes(args.text, args.dump_dir, EnglishPhonemizer())
+            phonemizer = EnglishPhonemizer(version=args.version)
+            count = write_phonemes(args.text, args.dump_dir, phonemizer)
             print(f"wrote {args.dump_dir / 'text_int'}: {count} utterances")
         elif args.command == "features":
             extractor = HuBERTFeatures(args.hubert_dir, args.device)

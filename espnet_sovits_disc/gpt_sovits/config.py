@@ -3,14 +3,19 @@
 The defaults are ``configs/s2.json`` (v2) with what ``s2_train.py`` derives
 from its ``data`` section (``spec_channels = filter_length // 2 + 1``,
 ``segment_size // hop_length``); :meth:`SynthesizerConfig.for_version` applies
-the differences of ``s2v2Pro.json`` and ``s2v2ProPlus.json``. Every module
+the differences of ``s2v2Pro.json`` and ``s2v2ProPlus.json``. v1 trains with
+s2.json too; its model differs in what the version itself decides: the v1
+phoneme inventory and a reference encoder on every linear bin. Every module
 of :mod:`espnet_sovits_disc.gpt_sovits` is built from one of these.
 """
 
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
+from espnet_sovits_disc.gpt_sovits.symbols import inventory
+
 VERSION_DIFFERENCES: Dict[str, Dict[str, Any]] = {
+    "v1": {},
     "v2": {},
     "v2Pro": {"gin_channels": 1024, "p_dropout": 0.0},
     "v2ProPlus": {
@@ -24,13 +29,16 @@ VERSION_DIFFERENCES: Dict[str, Dict[str, Any]] = {
 
 SPEAKER_VERIFICATION_VERSIONS = ("v2Pro", "v2ProPlus")
 
+# From v2 on, the reference encoder reads the lowest 704 of the 1025 bins.
+V2_REFERENCE_BINS = 704
+
 
 @dataclass(frozen=True)
 class SynthesizerConfig:
     """SynthesizerTrn's hyper-parameters (field names as in s2.json).
 
     Attributes:
-        version (str): ``v2``, ``v2Pro`` or ``v2ProPlus``.
+        version (str): ``v1``, ``v2``, ``v2Pro`` or ``v2ProPlus``.
         spec_channels (int): Linear spectrogram bins (n_fft // 2 + 1).
         segment_size (int): Frames of the training slice fed to the decoder.
         inter_channels (int): Channels of the latent ``z``.
@@ -83,7 +91,7 @@ class SynthesizerConfig:
         """A version's hyper-parameters, with ``overrides`` replacing some.
 
         Args:
-            version (str): ``v2``, ``v2Pro`` or ``v2ProPlus``.
+            version (str): ``v1``, ``v2``, ``v2Pro`` or ``v2ProPlus``.
             **overrides (Any): Fields to replace.
 
         Returns:
@@ -96,6 +104,16 @@ class SynthesizerConfig:
         """
         differences = VERSION_DIFFERENCES.get(version, {})
         return cls(version=version, **{**differences, **overrides})
+
+    @property
+    def n_symbols(self) -> int:
+        """Rows of ``enc_p.text_embedding``: the version's phoneme inventory."""
+        return len(inventory(self.version))
+
+    @property
+    def reference_bins(self) -> int:
+        """Linear bins ``ref_enc`` reads: all for v1, the lowest 704 after."""
+        return self.spec_channels if self.version == "v1" else V2_REFERENCE_BINS
 
     @property
     def uses_speaker_verification(self) -> bool:

@@ -23,8 +23,8 @@ from typeguard import typechecked
 
 from espnet_sovits_disc.gpt_sovits.batch import spectrogram_and_ssl
 from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
+from espnet_sovits_disc.gpt_sovits.symbols import inventory_file
 from espnet_sovits_disc.gpt_sovits.synthesizer import SynthesizerTrn
-from espnet_sovits_disc.gpt_sovits.text_encoder import V2_SYMBOLS
 from espnet_sovits_disc.losses import (
     SoVITSDiscriminatorLoss,
     SoVITSFeatureLoss,
@@ -94,10 +94,11 @@ class GPTSoVITS(AbsGANTTS):
         """Initialize GPTSoVITS.
 
         Args:
-            idim (int): Vocabulary size: GPT-SoVITS's 732 phoneme symbols.
+            idim (int): Vocabulary size: the version's GPT-SoVITS phoneme
+                inventory (322 symbols for v1, 732 from v2 on).
             odim (Optional[int]): Linear spectrogram bins (n_fft // 2 + 1);
                 ``None`` takes them from ``spectrogram_params``.
-            version (str): ``v2``, ``v2Pro`` or ``v2ProPlus``.
+            version (str): ``v1``, ``v2``, ``v2Pro`` or ``v2ProPlus``.
             sampling_rate (int): Sampling rate of ``speech`` (32000).
             generator_params (Dict[str, Any]): ``SynthesizerConfig`` fields
                 replacing the version's (s2.json / s2v2Pro.json).
@@ -130,10 +131,11 @@ class GPTSoVITS(AbsGANTTS):
         for rate in config.upsample_rates:
             hop *= rate
         problems = []
-        if idim != V2_SYMBOLS:
+        if idim != config.n_symbols:
             problems.append(
-                f"the token list has {idim} entries; GPT-SoVITS's text embedding "
-                f"has {V2_SYMBOLS} symbols: use the recipe's token list"
+                f"the token list has {idim} entries; GPT-SoVITS {version}'s text "
+                f"embedding has {config.n_symbols} symbols: use the token list "
+                f"{inventory_file(version)}"
             )
         if config.spec_channels != bins or (odim is not None and odim != bins):
             problems.append(

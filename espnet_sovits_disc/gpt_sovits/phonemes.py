@@ -4,8 +4,10 @@ GPT-SoVITS normalises the punctuation (``;:，；`` to ``,``, curly quotes to
 ``'``, CJK stops to ASCII, a punctuation run after a space or another mark
 reduced to its first), runs an ARPAbet g2p over the whole text, drops word
 spaces, sentence markers and the bare ``UW`` the g2p can emit, writes
-``<unk>`` as ``UNK``, ``'`` as ``-``, and keeps only symbols of its inventory;
-the ids are the symbols' positions in :mod:`.symbols`.
+``<unk>`` as ``UNK``, ``'`` as ``-``, and keeps only symbols of its v2
+inventory (``english.py``); a phone outside the model version's inventory
+becomes ``UNK`` (``cleaner.py``) and the ids are the symbols' positions in
+that inventory (:mod:`.symbols`).
 
 The g2p is a callable from text to phones: by default ``g2p_en``'s ``G2p``
 (what ESPnet's ``g2p_en`` tokenizer runs; it needs NLTK's
@@ -17,7 +19,7 @@ differently.
 import re
 from typing import Callable, List, Optional, Sequence
 
-from espnet_sovits_disc.gpt_sovits.symbols import v2_symbol_ids
+from espnet_sovits_disc.gpt_sovits.symbols import inventory_ids
 
 PUNCTUATION = "!?…,.-"
 
@@ -36,37 +38,44 @@ def normalize_english(text: str) -> str:
     return re.sub(f"([{marks}\\s])([{marks}])+", r"\1", text)
 
 
-def phoneme_ids(phones: Sequence[str]) -> List[int]:
+def phoneme_ids(phones: Sequence[str], version: str = "v2") -> List[int]:
     """Ids of a g2p's phones under GPT-SoVITS's rules (see the module).
 
     Args:
         phones (Sequence[str]): ARPAbet phones with stress digits,
             punctuation, spaces.
+        version (str): The model's GPT-SoVITS version (``v1``: its 322-symbol
+            inventory; later versions: the 732-symbol one).
 
     Returns:
-        List[int]: Ids into the 732-symbol inventory.
+        List[int]: Ids into the version's inventory.
 
     """
-    ids = v2_symbol_ids()
+    kept, ids = inventory_ids("v2"), inventory_ids(version)
     result = []
     for phone in phones:
         if phone in DROPPED_PHONES:
             continue
         phone = PHONE_REPLACEMENTS.get(phone, phone)
-        if phone in ids:
-            result.append(ids[phone])
+        if phone in kept:
+            result.append(ids.get(phone, ids["UNK"]))
     return result
 
 
 class EnglishPhonemizer:
     """Text to GPT-SoVITS phoneme ids through an ARPAbet g2p."""
 
-    def __init__(self, g2p: Optional[Callable[[str], Sequence[str]]] = None):
+    def __init__(
+        self,
+        g2p: Optional[Callable[[str], Sequence[str]]] = None,
+        version: str = "v2",
+    ):
         """Initialize EnglishPhonemizer.
 
         Args:
             g2p (Optional[Callable[[str], Sequence[str]]]): Text to phones;
                 ``None`` loads ``g2p_en.G2p`` (NLTK data needed).
+            version (str): The model's GPT-SoVITS version (its inventory).
 
         Raises:
             RuntimeError: If the default g2p cannot load its NLTK data (the
@@ -74,6 +83,7 @@ class EnglishPhonemizer:
 
         """
         self.g2p = g2p if g2p is not None else _default_g2p()
+        self.version = version
 
     def __call__(self, text: str) -> List[int]:
         """Return the phoneme ids of ``text``.
@@ -82,7 +92,7 @@ class EnglishPhonemizer:
             ValueError: If nothing of the text is a GPT-SoVITS phoneme.
 
         """
-        ids = phoneme_ids(self.g2p(normalize_english(text)))
+        ids = phoneme_ids(self.g2p(normalize_english(text)), self.version)
         if not ids:
             raise ValueError(f"no GPT-SoVITS phoneme in {text!r}")
         return ids

@@ -1,7 +1,7 @@
 """``ref_enc``: GPT-SoVITS's MelStyleEncoder.
 
-It summarises a reference spectrogram (its lowest 704 linear bins for v2 and
-v2Pro) into one conditioning vector ``ge`` (B, gin_channels, 1): two
+It summarises a reference spectrogram (every linear bin for v1, the lowest
+704 from v2 on) into one conditioning vector ``ge`` (B, gin_channels, 1): two
 position-wise linear layers with Mish, two gated convolutions with residual
 connections, one masked multi-head self-attention with a residual
 connection, a linear layer, and the mean over the valid frames. Dropout
@@ -17,9 +17,8 @@ from typeguard import typechecked
 
 from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
 
-# The reference's fixed MelStyleEncoder sizes: the lowest 704 of the 1025
-# linear bins, 128 channels, kernel 5, 2 heads, dropout 0.1.
-REFERENCE_BINS = 704
+# The reference's fixed MelStyleEncoder sizes: 128 channels, kernel 5,
+# 2 heads, dropout 0.1.
 STYLE_HIDDEN_CHANNELS = 128
 STYLE_KERNEL_SIZE = 5
 STYLE_HEADS = 2
@@ -196,16 +195,16 @@ class MelStyleEncoder(torch.nn.Module):
     def __init__(self, config: SynthesizerConfig):
         """Initialize MelStyleEncoder.
 
-        Its widths are the reference's constants (``REFERENCE_BINS`` input
-        bins, 128 hidden, kernel 5, 2 heads, dropout 0.1 whatever the
-        model's ``p_dropout``).
+        Its widths are the reference's constants (128 hidden, kernel 5,
+        2 heads, dropout 0.1 whatever the model's ``p_dropout``).
 
         Args:
-            config (SynthesizerConfig): Uses ``gin_channels`` (size of ``ge``).
+            config (SynthesizerConfig): Uses ``reference_bins`` (input bins)
+                and ``gin_channels`` (size of ``ge``).
 
         """
         super().__init__()
-        in_channels, hidden_channels = REFERENCE_BINS, STYLE_HIDDEN_CHANNELS
+        in_channels, hidden_channels = config.reference_bins, STYLE_HIDDEN_CHANNELS
         kernel_size, heads, dropout = STYLE_KERNEL_SIZE, STYLE_HEADS, STYLE_DROPOUT
         self.in_channels = in_channels
         self.spectral = torch.nn.Sequential(

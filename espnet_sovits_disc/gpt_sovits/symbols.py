@@ -1,25 +1,36 @@
-"""GPT-SoVITS's v2 phoneme inventory (``text/symbols2.py``), as data.
+"""GPT-SoVITS's phoneme inventories, as data.
 
-``symbols_v2.txt`` holds the 732 symbols one per line in the reference's
-order (sorted base set, ``[``, ``]``, Korean, Cantonese): a symbol's line
+``symbols_v1.txt`` (``text/symbols.py``, 322 symbols: the sorted set of
+Mandarin, Japanese, English and punctuation symbols) and ``symbols_v2.txt``
+(``text/symbols2.py``, 732: that base set grown, then ``[``, ``]``, Korean,
+Cantonese) hold one symbol per line in the reference's order: a symbol's line
 number is its id in ``enc_p.text_embedding`` and in the recipes' ``text_int``
-files, and the file is their ESPnet token list.
+files, and the file is their ESPnet token list. v1 models use the first,
+v2, v2Pro and v2ProPlus the second.
 """
 
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Tuple
 
-SYMBOLS_FILE = Path(__file__).with_name("symbols_v2.txt")
+INVENTORY_FILES = {
+    "v1": Path(__file__).with_name("symbols_v1.txt"),
+    "v2": Path(__file__).with_name("symbols_v2.txt"),
+}
+
+
+def inventory_file(version: str) -> Path:
+    """The token list of a GPT-SoVITS version (``v1``, ``v2``, ``v2Pro``, ``v2ProPlus``)."""
+    return INVENTORY_FILES["v1" if version == "v1" else "v2"]
 
 
 @lru_cache(maxsize=None)
-def v2_symbols() -> Tuple[str, ...]:
-    """The 732 symbols, index = id."""
-    return tuple(SYMBOLS_FILE.read_text(encoding="utf-8").split("\n")[:-1])
+def inventory(version: str) -> Tuple[str, ...]:
+    """A version's symbols, index = id."""
+    return tuple(inventory_file(version).read_text(encoding="utf-8").split("\n")[:-1])
 
 
 @lru_cache(maxsize=None)
-def v2_symbol_ids() -> Dict[str, int]:
-    """Symbol -> id."""
-    return {symbol: index for index, symbol in enumerate(v2_symbols())}
+def inventory_ids(version: str) -> Dict[str, int]:
+    """A version's symbol -> id."""
+    return {symbol: index for index, symbol in enumerate(inventory(version))}

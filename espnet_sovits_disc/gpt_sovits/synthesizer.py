@@ -2,7 +2,7 @@
 
 ``build_synthesizer(version)`` gives the model that GPT-SoVITS's
 ``s2_train.py`` builds from ``configs/s2.json`` (v2) or
-``configs/s2v2Pro.json`` (v2Pro, v2ProPlus): the same submodules under the
+``configs/s2v2Pro.json`` (v2Pro, v2ProPlus), or v1's: the same submodules under the
 same names (``enc_p``, ``dec``, ``enc_q``, ``flow``, ``ref_enc``,
 ``ssl_proj``, ``quantizer`` and, for v2Pro, ``sv_emb``, ``ge_to512``,
 ``prelu``), so its state dict has the reference's keys and shapes, and the
@@ -25,7 +25,7 @@ from espnet_sovits_disc.gpt_sovits.semantic import (
     extract_latent,
     project_ssl,
 )
-from espnet_sovits_disc.gpt_sovits.style import REFERENCE_BINS, MelStyleEncoder
+from espnet_sovits_disc.gpt_sovits.style import MelStyleEncoder
 from espnet_sovits_disc.gpt_sovits.text_encoder import TextEncoder
 
 SV_EMBEDDING_SIZE = 20480
@@ -86,7 +86,8 @@ class SynthesizerTrn(torch.nn.Module):
             ValueError: If ``sv_emb`` is missing or misshaped for v2Pro.
 
         """
-        ge = self.ref_enc(refer[:, :REFERENCE_BINS] * refer_mask, refer_mask)
+        bins = self.config.reference_bins
+        ge = self.ref_enc(refer[:, :bins] * refer_mask, refer_mask)
         if not self.uses_speaker_verification:
             return ge, ge
         if sv_emb is None or sv_emb.shape != (refer.size(0), SV_EMBEDDING_SIZE):
@@ -237,7 +238,7 @@ def build_synthesizer(version: str = "v2", **overrides: Any) -> SynthesizerTrn:
     """Build GPT-SoVITS's SynthesizerTrn with a version's hyper-parameters.
 
     Args:
-        version (str): ``v2``, ``v2Pro`` or ``v2ProPlus``.
+        version (str): ``v1``, ``v2``, ``v2Pro`` or ``v2ProPlus``.
         **overrides (Any): :class:`SynthesizerConfig` fields replacing the
             version's.
 

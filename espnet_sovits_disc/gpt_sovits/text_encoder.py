@@ -18,9 +18,6 @@ from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
 from espnet_sovits_disc.gpt_sovits.semantic import SSL_DIM
 from espnet_sovits_disc.gpt_sovits.posterior import sequence_mask
 
-# Phoneme symbols of GPT-SoVITS v2 (``text/symbols2.py``): the embedding's rows.
-V2_SYMBOLS = 732
-
 
 class MRTE(torch.nn.Module):
     """Cross-attention from the SSL frames to the phonemes, plus ``ge``.
@@ -93,9 +90,9 @@ class TextEncoder(torch.nn.Module):
 
         Args:
             config (SynthesizerConfig): Uses ``inter_channels`` (the prior),
-                ``hidden_channels`` (MRTE needs 192), ``n_layers`` (the text
-                encoder; the SSL encoder and the last one have half as many)
-                and, in the encoders, ``filter_channels``, ``n_heads``,
+                ``n_symbols`` (the phoneme embedding), ``hidden_channels``
+                (MRTE needs 192), ``n_layers`` (the text encoder; the SSL
+                encoder and the last one have half as many) and, in the encoders, ``filter_channels``, ``n_heads``,
                 ``kernel_size`` and ``p_dropout``.
 
         """
@@ -106,7 +103,7 @@ class TextEncoder(torch.nn.Module):
         self.ssl_proj = torch.nn.Conv1d(SSL_DIM, hidden_channels, 1)
         self.encoder_ssl = AttentionEncoder(config, n_layers=layers // 2)
         self.encoder_text = AttentionEncoder(config, n_layers=layers)
-        self.text_embedding = torch.nn.Embedding(V2_SYMBOLS, hidden_channels)
+        self.text_embedding = torch.nn.Embedding(config.n_symbols, hidden_channels)
         self.mrte = MRTE()
         self.encoder2 = AttentionEncoder(config, n_layers=layers // 2)
         self.proj = torch.nn.Conv1d(hidden_channels, 2 * self.out_channels, 1)

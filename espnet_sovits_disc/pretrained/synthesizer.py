@@ -2,8 +2,8 @@
 
 Files read:
 
-* published pretrained generators (``s2G2333k.pth``, ``s2Gv2Pro.pth``,
-  ``s2Gv2ProPlus.pth``): ``{"weight": state_dict, ...}``;
+* published pretrained generators (``s2G488k.pth``, ``s2G2333k.pth``,
+  ``s2Gv2Pro.pth``, ``s2Gv2ProPlus.pth``): ``{"weight": state_dict, ...}``;
 * exported inference files ``SoVITS_weights*/<name>_e<epoch>_s<step>.pth``:
   ``{"weight": float16 state_dict without enc_q, "config": HParams, "info"}``,
   v2Pro / v2ProPlus ones with ``05`` / ``06`` written over the zip's ``PK``;
@@ -30,8 +30,8 @@ import torch
 from typeguard import typechecked
 
 from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
+from espnet_sovits_disc.gpt_sovits.symbols import inventory
 from espnet_sovits_disc.gpt_sovits.synthesizer import SynthesizerTrn
-from espnet_sovits_disc.gpt_sovits.text_encoder import V2_SYMBOLS
 from espnet_sovits_disc.pretrained.errors import CheckpointError
 from espnet_sovits_disc.pretrained.reading import (
     PathLike,
@@ -72,9 +72,7 @@ VERSION_HEADERS = {
 EXPORT_HEADERS = {"v2Pro": b"05", "v2ProPlus": b"06"}
 """The versions GPT-SoVITS writes with a mark; v2 files stay plain zips."""
 
-SUPPORTED_VERSIONS = ("v2", "v2Pro", "v2ProPlus")
-
-V1_SYMBOLS = 322
+SUPPORTED_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
 
 POSTERIOR_ENCODER = "enc_q."
 
@@ -165,7 +163,7 @@ def version_of_weights(state_dict: Mapping[str, torch.Tensor]) -> str:
     embedding = state_dict.get("enc_p.text_embedding.weight")
     if embedding is None:
         return "v3/v4"
-    if embedding.shape[0] == V1_SYMBOLS:
+    if embedding.shape[0] == len(inventory("v1")):
         return "v1"
     if SPEAKER_VERIFICATION_KEY not in state_dict:
         return "v2"
@@ -189,14 +187,10 @@ def checked_version(
 
     """
     if weights_version not in SUPPORTED_VERSIONS:
-        detail = {
-            "v1": f"{V1_SYMBOLS} text symbols and a reference encoder on all "
-            "1025 bins (s2G488k.pth)",
-            "v3/v4": "no text embedding (a v3/v4 flow-matching model)",
-        }[weights_version]
         raise CheckpointError(
-            f"{source} holds a GPT-SoVITS {weights_version} generator ({detail}); "
-            f"tts gpt_sovits builds {', '.join(SUPPORTED_VERSIONS)}: start from "
+            f"{source} holds a GPT-SoVITS {weights_version} generator (no text "
+            "embedding: a flow-matching model); tts gpt_sovits builds "
+            f"{', '.join(SUPPORTED_VERSIONS)}: start from s2G488k.pth (v1), "
             "s2G2333k.pth (v2), s2Gv2Pro.pth or s2Gv2ProPlus.pth"
         )
     if header_version is not None and header_version != weights_version:

@@ -92,7 +92,7 @@ data_opts() {  # the ESPnet data triples of the sets $1 (train) and $2 (valid)
     done
 }
 token_opts=(--use_preprocessor false --token_type phn
-    --token_list "$(${python} -c 'from espnet_sovits_disc.gpt_sovits.symbols import SYMBOLS_FILE; print(SYMBOLS_FILE)')")
+    --token_list "$(${python} -c 'import sys; from espnet_sovits_disc.gpt_sovits.symbols import inventory_file; print(inventory_file(sys.argv[1]))' "${version}")")
 sets="${train_set} ${valid_set} ${test_sets}"
 sets=$(echo "${sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++')
 
@@ -106,7 +106,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     for dset in ${sets}; do
         log "stage 2: phonemes of ${dset} -> ${dump}/${dset}/text_int"
         ${python} -m espnet_sovits_disc.bin.gpt_sovits_prepare phonemes \
-            --text "data/${dset}/text" --dump_dir "${dump}/${dset}"
+            --text "data/${dset}/text" --dump_dir "${dump}/${dset}" --version "${version}"
     done
 fi
 
@@ -122,7 +122,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
                 --dump_dir "${dump}/${dset}" --sv_emb_dir "${sv_emb_dir}"
         fi
     done
-    if [ "${version}" != v2 ] && [ ! -s "${dump}/${train_set}/spembs.scp" ]; then
+    if [[ "${version}" = v2Pro* ]] && [ ! -s "${dump}/${train_set}/spembs.scp" ]; then
         die "${train_config} trains ${version}, which needs --sv_emb_dir (see README.md)"
     fi
 fi
