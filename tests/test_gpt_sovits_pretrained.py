@@ -87,6 +87,17 @@ def load_the_gpt_sovits_way(path):
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
 
 
+def load_into_espnet_model(init_file, tts):
+    """``tts`` inside ESPnet's GAN-TTS model, loaded from ``init_file`` by
+    ESPnet's own --init_param loader; returns ``tts``."""
+    model = SSLGANTTSModel(
+        feats_extract=None, normalize=None, pitch_extract=None, pitch_normalize=None,
+        energy_extract=None, energy_normalize=None, tts=tts,
+    )
+    load_pretrained_model(str(init_file), model, ignore_init_mismatch=False)
+    return tts
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_import_export_import_is_bit_identical(tmp_path, version):
     original = write_sovits_weights(tmp_path / "voice.pth", version)
@@ -144,12 +155,7 @@ def test_training_checkpoint_and_discriminator_initialise_the_espnet_model(tmp_p
     )
     assert summary.posterior_encoder == "included" and summary.num_tensors == len(weights)
     assert summary.discriminator_tensors == len(discriminator.state_dict())
-    tts = GPTSoVITS(idim=732, version=version)
-    model = SSLGANTTSModel(
-        feats_extract=None, normalize=None, pitch_extract=None, pitch_normalize=None,
-        energy_extract=None, energy_normalize=None, tts=tts,
-    )
-    load_pretrained_model(str(tmp_path / "init.pth"), model, ignore_init_mismatch=False)
+    tts = load_into_espnet_model(tmp_path / "init.pth", GPTSoVITS(idim=732, version=version))
     loaded = tts.generator.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in weights.items())
     ours = tts.discriminator.state_dict()
@@ -171,12 +177,7 @@ def test_v1_file_imports_trains_and_exports_as_gpt_sovits_reads_it(tmp_path):
         discriminator_src=tmp_path / "s2D488k.pth",
     )
     assert summary.version == "v1" and summary.posterior_encoder == "included"
-    tts = GPTSoVITS(idim=322, version="v1")
-    model = SSLGANTTSModel(
-        feats_extract=None, normalize=None, pitch_extract=None, pitch_normalize=None,
-        energy_extract=None, energy_normalize=None, tts=tts,
-    )
-    load_pretrained_model(str(tmp_path / "init.pth"), model, ignore_init_mismatch=False)
+    tts = load_into_espnet_model(tmp_path / "init.pth", GPTSoVITS(idim=322, version="v1"))
     loaded = tts.generator.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in weights.items())
     export_synthesizer(tmp_path / "init.pth", tmp_path / "exported.pth")
