@@ -193,6 +193,12 @@ def test_v1_file_imports_trains_and_exports_as_gpt_sovits_reads_it(tmp_path):
             assert torch.equal(tensor, first[key].half().float()), key
     with pytest.raises(CheckpointError, match="holds a v1 generator but the configuration says version 'v2'"):
         import_synthesizer(tmp_path / "s2G488k.pth", tmp_path / "o.pth", version="v2")
+    assert weights_main(
+        ["import", "--src", str(tmp_path / "s2G488k.pth"), "--dst", str(tmp_path / "cli.pth"),
+         "--version", "v1", "--discriminator_src", str(tmp_path / "s2D488k.pth")]
+    ) == 0
+    cli, init = torch.load(tmp_path / "cli.pth"), torch.load(tmp_path / "init.pth")
+    assert list(cli) == list(init) and all(torch.equal(cli[k], init[k]) for k in init)
 
 
 def test_pickled_config_is_inert_data(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from espnet_sovits_disc.gpt_sovits import SynthesizerConfig, build_synthesizer
+from espnet_sovits_disc.gpt_sovits.config import VERSIONS
 from espnet_sovits_disc.gpt_sovits.gan_tts import GPTSoVITS
 from espnet_sovits_disc.gpt_sovits.phonemes import phoneme_ids
 from espnet_sovits_disc.gpt_sovits.symbols import inventory, inventory_file, inventory_ids
@@ -29,6 +30,17 @@ def test_v1_inventory_is_the_reference_symbol_set():
     assert set(symbols) <= set(inventory("v2"))
     assert symbols[0] == "!" and "_" in symbols and "UNK" in symbols
     assert inventory_file("v2Pro") == inventory_file("v2") != inventory_file("v1")
+
+
+def test_every_version_has_its_token_list_and_an_unknown_one_is_refused():
+    assert {version: inventory_file(version).name for version in VERSIONS} == {
+        "v1": "symbols_v1.txt",
+        "v2": "symbols_v2.txt",
+        "v2Pro": "symbols_v2.txt",
+        "v2ProPlus": "symbols_v2.txt",
+    }
+    with pytest.raises(ValueError, match="unknown GPT-SoVITS version 'v3'; choose one of"):
+        inventory_file("v3")
 
 
 def test_v1_layout_is_v2s_but_the_embedding_and_the_reference_input():

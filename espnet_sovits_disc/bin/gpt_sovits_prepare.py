@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from espnet_sovits_disc.gpt_sovits.config import VERSIONS
 from espnet_sovits_disc.gpt_sovits.phonemes import EnglishPhonemizer
 from espnet_sovits_disc.gpt_sovits.ssl_features import SPEECH_RATE, HuBERTFeatures
 
@@ -171,7 +172,7 @@ def get_parser() -> argparse.ArgumentParser:
     phonemes.add_argument(
         "--version",
         default="v2",
-        choices=["v1", "v2", "v2Pro", "v2ProPlus"],
+        choices=VERSIONS,
         help="the model's GPT-SoVITS version: v1 has its own phoneme inventory",
     )
     features = commands.add_parser("features", help="wav.scp -> wav.scp, ssl_feats.scp")

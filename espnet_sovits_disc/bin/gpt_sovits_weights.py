@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from espnet_sovits_disc.gpt_sovits.config import VERSIONS
 from espnet_sovits_disc.pretrained.errors import CheckpointError
 from espnet_sovits_disc.pretrained.synthesizer import (
     GENERATOR_PREFIX,
@@ -71,7 +72,7 @@ def get_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--version",
             default=None,
-            choices=["v2", "v2Pro", "v2ProPlus"],
+            choices=VERSIONS,
             help="generator version (default: the config's, else the file's)",
         )
         command.add_argument("--prefix", default=GENERATOR_PREFIX)

@@ -27,6 +27,9 @@ VERSION_DIFFERENCES: Dict[str, Dict[str, Any]] = {
 }
 """Version -> its hyper-parameters that differ from v2's."""
 
+VERSIONS = tuple(VERSION_DIFFERENCES)
+"""The GPT-SoVITS versions this package builds."""
+
 SPEAKER_VERIFICATION_VERSIONS = ("v2Pro", "v2ProPlus")
 
 # From v2 on, the reference encoder reads the lowest 704 of the 1025 bins.
@@ -80,10 +83,10 @@ class SynthesizerConfig:
 
     def __post_init__(self):
         """Refuse an unknown version."""
-        if self.version not in VERSION_DIFFERENCES:
+        if self.version not in VERSIONS:
             raise ValueError(
                 f"unknown GPT-SoVITS version {self.version!r}; choose one of "
-                f"{sorted(VERSION_DIFFERENCES)}"
+                f"{sorted(VERSIONS)}"
             )
 
     @classmethod

@@ -13,15 +13,37 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Tuple
 
+V1_INVENTORY_FILE = Path(__file__).with_name("symbols_v1.txt")
+V2_INVENTORY_FILE = Path(__file__).with_name("symbols_v2.txt")
+
 INVENTORY_FILES = {
-    "v1": Path(__file__).with_name("symbols_v1.txt"),
-    "v2": Path(__file__).with_name("symbols_v2.txt"),
+    "v1": V1_INVENTORY_FILE,
+    "v2": V2_INVENTORY_FILE,
+    "v2Pro": V2_INVENTORY_FILE,
+    "v2ProPlus": V2_INVENTORY_FILE,
 }
+"""Each GPT-SoVITS version's token list."""
 
 
 def inventory_file(version: str) -> Path:
-    """The token list of a GPT-SoVITS version (``v1``, ``v2``, ``v2Pro``, ``v2ProPlus``)."""
-    return INVENTORY_FILES["v1" if version == "v1" else "v2"]
+    """The token list of a GPT-SoVITS version.
+
+    Args:
+        version (str): ``v1``, ``v2``, ``v2Pro`` or ``v2ProPlus``.
+
+    Returns:
+        Path: The version's symbol file (one symbol per line).
+
+    Raises:
+        ValueError: If the version is unknown.
+
+    """
+    if version not in INVENTORY_FILES:
+        raise ValueError(
+            f"unknown GPT-SoVITS version {version!r}; choose one of "
+            f"{sorted(INVENTORY_FILES)}"
+        )
+    return INVENTORY_FILES[version]
 
 
 @lru_cache(maxsize=None)

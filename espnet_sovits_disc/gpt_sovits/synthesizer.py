@@ -2,8 +2,8 @@
 
 ``build_synthesizer(version)`` gives the model that GPT-SoVITS's
 ``s2_train.py`` builds from ``configs/s2.json`` (v2) or
-``configs/s2v2Pro.json`` (v2Pro, v2ProPlus), or v1's: the same submodules under the
-same names (``enc_p``, ``dec``, ``enc_q``, ``flow``, ``ref_enc``,
+``configs/s2v2Pro.json`` (v2Pro, v2ProPlus), or v1's: the same submodules
+under the same names (``enc_p``, ``dec``, ``enc_q``, ``flow``, ``ref_enc``,
 ``ssl_proj``, ``quantizer`` and, for v2Pro, ``sv_emb``, ``ge_to512``,
 ``prelu``), so its state dict has the reference's keys and shapes, and the
 reference's ``forward``, ``extract_latent`` and ``decode``.

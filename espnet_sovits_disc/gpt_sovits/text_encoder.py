@@ -92,8 +92,9 @@ class TextEncoder(torch.nn.Module):
             config (SynthesizerConfig): Uses ``inter_channels`` (the prior),
                 ``n_symbols`` (the phoneme embedding), ``hidden_channels``
                 (MRTE needs 192), ``n_layers`` (the text encoder; the SSL
-                encoder and the last one have half as many) and, in the encoders, ``filter_channels``, ``n_heads``,
-                ``kernel_size`` and ``p_dropout``.
+                encoder and the last one have half as many) and, in the
+                encoders, ``filter_channels``, ``n_heads``, ``kernel_size``
+                and ``p_dropout``.
 
         """
         super().__init__()

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import torch
 from typeguard import typechecked
 
-from espnet_sovits_disc.gpt_sovits.config import SynthesizerConfig
+from espnet_sovits_disc.gpt_sovits.config import VERSIONS, SynthesizerConfig
 from espnet_sovits_disc.gpt_sovits.symbols import inventory
 from espnet_sovits_disc.gpt_sovits.synthesizer import SynthesizerTrn
 from espnet_sovits_disc.pretrained.errors import CheckpointError
@@ -71,8 +71,6 @@ VERSION_HEADERS = {
 
 EXPORT_HEADERS = {"v2Pro": b"05", "v2ProPlus": b"06"}
 """The versions GPT-SoVITS writes with a mark; v2 files stay plain zips."""
-
-SUPPORTED_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
 
 POSTERIOR_ENCODER = "enc_q."
 
@@ -186,11 +184,11 @@ def checked_version(
             or the mark or the configured version say otherwise.
 
     """
-    if weights_version not in SUPPORTED_VERSIONS:
+    if weights_version not in VERSIONS:
         raise CheckpointError(
             f"{source} holds a GPT-SoVITS {weights_version} generator (no text "
             "embedding: a flow-matching model); tts gpt_sovits builds "
-            f"{', '.join(SUPPORTED_VERSIONS)}: start from s2G488k.pth (v1), "
+            f"{', '.join(VERSIONS)}: start from s2G488k.pth (v1), "
             "s2G2333k.pth (v2), s2Gv2Pro.pth or s2Gv2ProPlus.pth"
         )
     if header_version is not None and header_version != weights_version:
